@@ -1,0 +1,32 @@
+# showerflow: staged performance analysis of a Cherenkov telescope array.
+# DL1 -> catalog -> training data -> energy model -> classifier -> DL2 -> IRFs, sensitivity.
+from snakemake.utils import min_version, validate
+
+from showerflow.workflow import check_config
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schemas/config.schema.yaml")
+check_config(config)
+
+R = config["results"]
+
+
+include: "rules/common.smk"
+include: "rules/simulate.smk"
+include: "rules/catalog.smk"
+include: "rules/training.smk"
+include: "rules/models.smk"
+include: "rules/dl2.smk"
+include: "rules/performance.smk"
+include: "rules/plots.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,22 @@
+# IRFs and sensitivity with pyirf from the merged DL2 of gammas, protons and electrons.
+
+
+rule performance:
+    input:
+        gamma=f"{R}/dl2/{config['performance']['gamma']}.parquet",
+        proton=f"{R}/dl2/{config['performance']['proton']}.parquet",
+        electron=f"{R}/dl2/{config['performance']['electron']}.parquet",
+        config=config["performance"]["config"],
+    output:
+        irf=f"{R}/irf/irf.fits.gz",
+        sensitivity=f"{R}/performance/sensitivity.ecsv",
+        angular_resolution=f"{R}/performance/angular_resolution.ecsv",
+        energy_bias_resolution=f"{R}/performance/energy_bias_resolution.ecsv",
+    log:
+        f"{R}/logs/performance.log",
+    benchmark:
+        f"{R}/benchmarks/performance.tsv"
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/performance.py"

@@ -1,0 +1,227 @@
+"""Catalog of DL1 files: datasets as metadata queries, roles, batches.
+
+A dataset is a query over the metadata of the files found in a list of folders, e.g.
+``particle == "proton" and zenith == 20``. Files are assigned to roles (energy training,
+classification training, performance) by a hash of their identity (the ROOT UUID by
+default), so adding files never moves files already assigned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .contracts import BOOKKEEPING_KEYS, ContractError
+from .dl1 import inspect_dl1
+
+__all__ = [
+    "ROLES",
+    "scan_folders",
+    "adler32",
+    "catalog_entry",
+    "build_catalog",
+    "select",
+    "check_bookkeeping",
+    "identity_fraction",
+    "assign_roles",
+    "make_batches",
+]
+
+#: Roles a file can play, in the order their fractions are stacked on [0, 1).
+ROLES = ("energy", "classification", "performance")
+
+
+def scan_folders(folders, pattern="*.root"):
+    """List the files matching ``pattern`` in ``folders`` (not recursive), sorted.
+
+    Parameters
+    ----------
+    folders : list of str or Path
+    pattern : str
+
+    Returns
+    -------
+    list of str
+    """
+    paths = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"input folder '{folder}' does not exist")
+        paths.extend(str(p) for p in folder.glob(pattern) if p.is_file())
+    return sorted(paths)
+
+
+def adler32(path, chunk=1 << 20):
+    """Adler-32 checksum of a file as 8 hex digits (the checksum DIRAC records)."""
+    value = 1
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            value = zlib.adler32(block, value)
+    return f"{value & 0xFFFFFFFF:08x}"
+
+
+def catalog_entry(path):
+    """One catalog row: identity, bookkeeping, counts, size and checksum of a file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+    """
+    info = inspect_dl1(path)
+    info["path"] = str(path)
+    info["name"] = Path(path).name
+    info["size"] = Path(path).stat().st_size
+    info["checksum"] = adler32(path)
+    return info
+
+
+def build_catalog(paths, skip_bad_files=False):
+    """Inspect files and return the catalog table and the list of bad files.
+
+    Parameters
+    ----------
+    paths : list of str
+    skip_bad_files : bool
+        If False, the first bad file raises its ContractError.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of dict)
+        The catalog (one row per good file) and ``[{"file": ..., "reason": ...}]``.
+    """
+    rows, bad = [], []
+    for path in paths:
+        try:
+            rows.append(catalog_entry(path))
+        except ContractError as err:
+            if not skip_bad_files:
+                raise
+            bad.append({"file": str(path), "reason": err.problem})
+    return pd.DataFrame(rows), bad
+
+
+def select(catalog, query):
+    """Apply a dataset's metadata query (pandas ``DataFrame.query`` syntax).
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+    query : str or None
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if not query or catalog.empty:
+        return catalog.reset_index(drop=True)
+    try:
+        return catalog.query(query).reset_index(drop=True)
+    except Exception as err:
+        raise ValueError(
+            f"dataset query {query!r} failed: {err}; "
+            f"columns available: {sorted(catalog.columns)}"
+        ) from err
+
+
+def check_bookkeeping(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
+    """Check that the simulation bookkeeping agrees between all runs of a dataset.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        Rows of one dataset.
+    dataset : str
+        Name used in the message.
+    keys : iterable of str
+    rtol : float
+        Relative tolerance for numbers.
+
+    Raises
+    ------
+    ContractError
+        Naming the first file that disagrees with the dataset's first file, the key and
+        both values.
+    """
+    if catalog.empty:
+        return
+    ref = catalog.iloc[0]
+    for key in keys:
+        values = catalog[key].to_numpy()
+        if values.dtype.kind in "fi":
+            ok = np.isclose(values.astype(float), float(ref[key]), rtol=rtol, atol=0)
+        else:
+            ok = values == ref[key]
+        if not ok.all():
+            row = catalog.iloc[int(np.argmin(ok))]
+            raise ContractError(
+                row["path"],
+                f"simulation.{key} = {row[key]!r} disagrees with {ref[key]!r} of "
+                f"{ref['path']} (dataset '{dataset}': every run must share "
+                f"{', '.join(keys)})",
+            )
+
+
+def identity_fraction(identity):
+    """Map a file identity (UUID or name) to a number in [0, 1), uniformly.
+
+    Parameters
+    ----------
+    identity : str
+
+    Returns
+    -------
+    float
+    """
+    digest = hashlib.sha256(identity.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_roles(identities, fractions):
+    """Assign each file a role from the hash of its identity.
+
+    Parameters
+    ----------
+    identities : iterable of str
+    fractions : dict
+        Role -> fraction; they must sum to 1. Roles are stacked on [0, 1) in the
+        order of :data:`ROLES`.
+
+    Returns
+    -------
+    list of str
+    """
+    total = sum(fractions.get(r, 0.0) for r in ROLES)
+    if not np.isclose(total, 1.0):
+        raise ValueError(f"role fractions {fractions} must sum to 1, not {total}")
+    edges = np.cumsum([fractions.get(r, 0.0) for r in ROLES])
+    out = []
+    for ident in identities:
+        x = identity_fraction(ident)
+        out.append(ROLES[min(int(np.searchsorted(edges, x, side="right")), 2)])
+    return out
+
+
+def make_batches(paths, files_per_job):
+    """Split a sorted list of files into batches of at most ``files_per_job``.
+
+    Parameters
+    ----------
+    paths : list of str
+    files_per_job : int
+
+    Returns
+    -------
+    list of list of str
+    """
+    if files_per_job < 1:
+        raise ValueError("files_per_job must be >= 1")
+    return [paths[i : i + files_per_job] for i in range(0, len(paths), files_per_job)]

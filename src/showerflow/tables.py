@@ -1,0 +1,134 @@
+"""Parquet tables with metadata, written atomically.
+
+Every table showerflow writes (training tables, DL2) is Parquet. Key-value metadata
+under the key ``showerflow`` carries a JSON document; for DL2 it holds the simulation
+records of the runs the events came from (``{"simulation": [ {...}, ... ]}``), so a
+merged DL2 file alone is enough for IRFs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .contracts import ContractError
+
+__all__ = ["atomic_path", "write_table", "read_table", "read_metadata", "METADATA_KEY"]
+
+METADATA_KEY = b"showerflow"
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; rename it to ``path`` on success.
+
+    A job killed while writing leaves only a ``.tmp`` file, never a file under the final
+    name that looks finished.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final destination.
+
+    Yields
+    ------
+    Path
+        Where to write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _jsonable(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def write_table(df, path, metadata=None, row_group_size=None):
+    """Write a DataFrame to Parquet atomically, with showerflow metadata.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path : str or Path
+        Destination.
+    metadata : dict, optional
+        JSON-serialisable document stored under the ``showerflow`` key.
+    row_group_size : int, optional
+        Rows per Parquet row group (lets readers stream).
+    """
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[METADATA_KEY] = json.dumps(metadata or {}, default=_jsonable).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=row_group_size)
+
+
+def read_metadata(path):
+    """Return the showerflow metadata document of a Parquet file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+    """
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise ContractError(path, f"not a readable Parquet file ({err})") from err
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def read_table(path, columns=None, required=None):
+    """Read a Parquet table and its showerflow metadata, checking required columns.
+
+    Parameters
+    ----------
+    path : str or Path
+    columns : list of str, optional
+        Columns to read (default: all).
+    required : iterable of str, optional
+        Columns that must be present; a missing one raises ContractError.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+    """
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise ContractError(path, f"not a readable Parquet file ({err})") from err
+    names = set(pf.schema_arrow.names)
+    for col in list(required or []) + list(columns or []):
+        if col not in names:
+            raise ContractError(
+                path, f"column '{col}' missing; the file has {sorted(names)}"
+            )
+    df = pf.read(columns=columns).to_pandas()
+    return df, read_metadata(path)
+
+
+def concat_tables(frames):
+    """Concatenate DataFrames, keeping dtypes of empty frames sensible."""
+    frames = [f for f in frames if len(f)] or frames[:1]
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,95 @@
+"""DL1 reading: the contract is checked and bad files are named with their problem."""
+
+import numpy as np
+import pytest
+from conftest import read_trees, write_root
+
+from showerflow import dl1
+from showerflow.contracts import EVENT_COLUMNS, IMAGE_COLUMNS, ContractError
+
+
+@pytest.fixture
+def good(small_production):
+    return small_production["gamma"][0]
+
+
+def test_inspect_reads_bookkeeping_and_counts(good):
+    info = dl1.inspect_dl1(good)
+    trees = read_trees(good)
+    assert info["n_events"] == len(trees["events"]["event_id"]) > 0
+    assert info["n_images"] == len(trees["images"]["tel_id"])
+    assert info["particle"] == "gamma"
+    assert info["energy_min"] < info["energy_max"]
+    assert len(info["uuid"]) == 36
+
+
+def test_events_and_images_have_contract_columns(good):
+    ev = dl1.read_events(good)
+    im = dl1.read_images(good)
+    assert list(ev.columns) == list(EVENT_COLUMNS)
+    assert list(im.columns) == list(IMAGE_COLUMNS)
+    assert set(im["tel_type"]) <= {"LST", "MST"}
+    # every image belongs to an event
+    assert np.isin(im["event_id"], ev["event_id"]).all()
+
+
+def test_not_root(tmp_path):
+    bad = tmp_path / "garbage.root"
+    bad.write_text("this is not a ROOT file\n" * 100)
+    with pytest.raises(ContractError, match="garbage.root.*not a readable ROOT file"):
+        dl1.inspect_dl1(bad)
+
+
+def test_truncated(tmp_path, good):
+    bad = tmp_path / "truncated.root"
+    bad.write_bytes(open(good, "rb").read()[:3000])
+    with pytest.raises(ContractError, match="truncated.root"):
+        dl1.inspect_dl1(bad)
+
+
+def test_missing_tree(tmp_path, good):
+    trees = read_trees(good)
+    del trees["images"]
+    bad = write_root(tmp_path / "noimages.root", trees)
+    with pytest.raises(ContractError, match="noimages.root: tree 'images' missing"):
+        dl1.inspect_dl1(bad)
+
+
+def test_missing_column(tmp_path, good):
+    trees = read_trees(good)
+    del trees["events"]["reco_alt"]
+    bad = write_root(tmp_path / "nocol.root", trees)
+    with pytest.raises(ContractError, match="nocol.root: tree 'events' lacks column 'reco_alt'"):
+        dl1.inspect_dl1(bad)
+
+
+def test_zero_events(tmp_path, good):
+    trees = read_trees(good)
+    trees["events"] = {k: v[:0] for k, v in trees["events"].items()}
+    trees["images"] = {k: v[:0] for k, v in trees["images"].items()}
+    bad = write_root(tmp_path / "empty.root", trees)
+    with pytest.raises(ContractError, match="empty.root: tree 'events' has zero events"):
+        dl1.inspect_dl1(bad)
+
+
+def test_all_nan_column(tmp_path, good):
+    trees = read_trees(good)
+    trees["images"]["hillas_width"] = np.full_like(trees["images"]["hillas_width"], np.nan)
+    bad = write_root(tmp_path / "nan.root", trees)
+    with pytest.raises(ContractError, match="nan.root: column 'images.hillas_width' is all NaN"):
+        dl1.read_images(bad)
+
+
+def test_bad_bookkeeping_values(tmp_path, good):
+    trees = read_trees(good)
+    trees["simulation"]["spectral_index"] = np.array([2.0])
+    bad = write_root(tmp_path / "index.root", trees)
+    with pytest.raises(ContractError, match="index.root: simulation.spectral_index"):
+        dl1.inspect_dl1(bad)
+
+
+def test_uuid_from_header(good):
+    import uproot
+
+    with uproot.open(good) as f:
+        assert dl1.file_uuid(good) == str(f.file.uuid)
