@@ -1,0 +1,37 @@
+"""Snakemake adapter: plots of IRFs, sensitivity and resolutions (showerflow.plots)."""
+
+from astropy.io import fits
+from astropy.table import QTable
+
+from showerflow import plots
+from showerflow.logs import setup_logging
+from showerflow.performance import load_performance_config
+from showerflow.reference import reference_curves
+
+setup_logging(snakemake.log[0])
+i, o = snakemake.input, snakemake.output
+ref = reference_curves(load_performance_config(i.config)["reference"])
+req, prod3b = ref["requirement"], ref["prod3b"]
+with fits.open(i.irf) as irf:
+    figures = {
+        o.sensitivity: plots.plot_sensitivity(
+            QTable.read(i.sensitivity), req.get("sensitivity"), prod3b.get("sensitivity")
+        ),
+        o.angular_resolution: plots.plot_angular_resolution(
+            QTable.read(i.angular_resolution),
+            req.get("angular_resolution"),
+            prod3b.get("angular_resolution"),
+        ),
+        o.energy_bias_resolution: plots.plot_energy_bias_resolution(
+            QTable.read(i.energy_bias_resolution),
+            req.get("energy_resolution"),
+            prod3b.get("energy_resolution"),
+        ),
+        o.effective_area: plots.plot_effective_area(
+            irf, req.get("effective_area"), prod3b.get("effective_area")
+        ),
+        o.background: plots.plot_background_rate(irf, prod3b.get("background_rate")),
+        o.cuts: plots.plot_theta_gh_cuts(irf),
+    }
+    for path, fig in figures.items():
+        plots.save_figure(fig, path)

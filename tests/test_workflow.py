@@ -1,0 +1,169 @@
+"""The Snakemake workflow end to end on a small generated production.
+
+One module-scoped run in a temporary folder; the tests check physics (AUC, energy bias,
+effective area, sensitivity) and behaviour (a second call has nothing to do, a wrong
+config fails before any job, the rule graph renders).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from astropy.io import fits
+from astropy.table import QTable
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+SMALL = {
+    "files_per_job": 3,
+    "simulation": {
+        "enabled": True,
+        "output": "results/dl1",
+        "seed": 11,
+        "kinds": {
+            "gamma": {"n_runs": 8, "n_showers": 300_000},
+            "gamma_diffuse": {"n_runs": 2, "n_showers": 400_000},
+            "proton": {"n_runs": 8, "n_showers": 600_000},
+            "electron": {"n_runs": 2, "n_showers": 300_000},
+        },
+    },
+}
+
+
+def snakemake(workdir, *args, check=True):
+    cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+                       "--cores", "2", "--configfile", str(workdir / "config.yaml"), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
+    return res
+
+
+def make_config(workdir, **override):
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg.update(SMALL)
+    cfg["models"] = {k: str(REPO / v) for k, v in cfg["models"].items()}
+    cfg["performance"]["config"] = str(REPO / cfg["performance"]["config"])
+    cfg.update(override)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e")
+    make_config(workdir)
+    snakemake(workdir)
+    return workdir / "results"
+
+
+def test_classifier_separates(run):
+    metrics = json.loads((run / "models" / "classifier.metrics.json").read_text())
+    assert metrics["roc_auc"] > 0.8
+    # and it does at every energy with enough events
+    aucs = [a for a, g, h in zip(metrics["bins"]["roc_auc"], metrics["bins"]["n_gamma"],
+                                 metrics["bins"]["n_hadron"]) if a is not None and min(g, h) > 50]
+    assert len(aucs) >= 5 and min(aucs) > 0.7
+
+
+def test_energy_bias_small_near_1tev(run):
+    table = QTable.read(run / "performance" / "energy_bias_resolution.ecsv")
+    centre = table["true_energy_center"].to("TeV").value
+    near = (centre > 0.5) & (centre < 2.0) & np.isfinite(table["bias"])
+    assert near.any()
+    assert np.all(np.abs(table["bias"][near]) < 0.1)
+    assert np.all(table["resolution"][near] < 0.3)
+
+
+def test_effective_area_rises_below_1tev(run):
+    with fits.open(run / "irf" / "irf.fits.gz") as hdul:
+        aeff = hdul["EFFECTIVE_AREA"].data
+        lo, hi = aeff["ENERG_LO"][0], aeff["ENERG_HI"][0]
+        area = aeff["EFFAREA"][0][0]  # first offset bin
+        hdus = {h.name for h in hdul}
+    assert {"EFFECTIVE_AREA", "ENERGY_DISPERSION", "PSF", "BACKGROUND", "RAD_MAX"} <= hdus
+    centre = np.sqrt(lo * hi)
+    sel = (centre > 0.05) & (centre < 1.0)
+    assert np.all(np.diff(area[sel]) > 0)
+    # and it is bounded by the simulated area
+    assert area.max() < np.pi * 1000**2
+
+
+def test_sensitivity_finite_100gev_to_10tev(run):
+    sens = QTable.read(run / "performance" / "sensitivity.ecsv")
+    centre = sens["reco_energy_center"].to("TeV").value
+    sel = (centre > 0.1) & (centre < 10)
+    assert sel.sum() >= 8
+    assert np.all(np.isfinite(sens["relative_sensitivity"][sel]))
+    # better than the Crab flux itself, and not absurdly good
+    assert np.all(sens["relative_sensitivity"][sel] < 1)
+    assert np.all(sens["relative_sensitivity"][sel] > 1e-4)
+
+
+def test_plots_written(run):
+    for png in (run / "plots").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list((run / "plots").glob("*.png"))) == 11
+
+
+def test_second_call_has_nothing_to_do(run):
+    res = snakemake(run.parent, "-n")
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_dl2_carries_simulation_records(run):
+    from showerflow.tables import read_table
+
+    dl2, meta = read_table(run / "dl2" / "gamma.parquet")
+    catalog, _ = read_table(run / "catalog" / "gamma.parquet")
+    perf = catalog[catalog["role"] == "performance"]
+    assert sorted(r["obs_id"] for r in meta["simulation"]) == sorted(perf["obs_id"])
+    assert len(dl2) == perf["n_events"].sum()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"files_per_job": 0}, "files_per_job"),
+        ({"identity": "md5"}, "identity"),
+        ({"no_such_key": 1}, "no_such_key"),
+    ],
+)
+def test_bad_config_fails_before_any_job(tmp_path, override, message):
+    make_config(tmp_path, **override)
+    res = snakemake(tmp_path, "-n", check=False)
+    assert res.returncode != 0
+    assert message in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_roles_must_sum_to_one(tmp_path):
+    cfg = make_config(tmp_path)
+    cfg["datasets"]["proton"]["roles"]["performance"] = 0.9
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(tmp_path, "-n", check=False)
+    assert res.returncode != 0
+    assert "datasets.proton.roles" in res.stderr + res.stdout
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz 'dot' not installed")
+def test_rulegraph_renders(tmp_path):
+    make_config(tmp_path)
+    res = snakemake(tmp_path, "--rulegraph")
+    svg = subprocess.run(["dot", "-Tsvg"], input=res.stdout, capture_output=True, text=True)
+    assert svg.returncode == 0 and "train_classifier" in svg.stdout
+
+
+def test_lint_is_clean():
+    res = subprocess.run(SNAKEMAKE + ["--lint"], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Lints for" not in res.stdout + res.stderr
