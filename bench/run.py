@@ -99,17 +99,17 @@ def bench_stages(args):
     try:
         print("preparing a toy production and models ...", flush=True)
         g = simulate_production(tmp / "g", "gamma", 1 + args.files, 400_000, seed=3)
-        d = simulate_production(tmp / "d", "gamma_diffuse", 1, 1_000_000, seed=3,
-                                first_obs_id=50)
+        d = simulate_production(tmp / "d", "gamma_diffuse", 1, 1_000_000, seed=3, first_obs_id=50)
         p = simulate_production(tmp / "p", "proton", 2, 4_000_000, seed=3, first_obs_id=100)
         cfg = REPO / "config" / "models"
         stages.run_training_data([g[0], d[0]], tmp / "e.parquet")
-        stages.run_train([tmp / "e.parquet"], cfg / "energy.yaml", tmp / "e.joblib",
-                         tmp / "e.json", n_jobs=2)
-        stages.run_training_data([g[0], d[0]] + p, tmp / "c.parquet",
-                                 energy_model=tmp / "e.joblib")
-        stages.run_train([tmp / "c.parquet"], cfg / "classifier.yaml", tmp / "c.joblib",
-                         tmp / "c.json", n_jobs=2)
+        stages.run_train(
+            [tmp / "e.parquet"], cfg / "energy.yaml", tmp / "e.joblib", tmp / "e.json", n_jobs=2
+        )
+        stages.run_training_data([g[0], d[0]] + p, tmp / "c.parquet", energy_model=tmp / "e.joblib")
+        stages.run_train(
+            [tmp / "c.parquet"], cfg / "classifier.yaml", tmp / "c.joblib", tmp / "c.json", n_jobs=2
+        )
         batch = [str(x) for x in g[1:]]
         trees = {"simulation": None, "events": list(EVENT_COLUMNS), "images": list(IMAGE_COLUMNS)}
         n_events = sum(uproot.open(f)["events"].num_entries for f in batch)
@@ -123,27 +123,32 @@ def bench_stages(args):
 
         # DL2: stage vs read + write + predict
         e_model, c_model = load_model(tmp / "e.joblib"), load_model(tmp / "c.joblib")
-        t_stage = best(lambda: stages.run_dl2(batch, tmp / "e.joblib", tmp / "c.joblib",
-                                              tmp / "dl2.parquet"), args.repeat)
+        t_stage = best(
+            lambda: stages.run_dl2(batch, tmp / "e.joblib", tmp / "c.joblib", tmp / "dl2.parquet"),
+            args.repeat,
+        )
         dl2 = pd.read_parquet(tmp / "dl2.parquet")
-        images = pd.concat([stages.training_table(f, e_model) for f in batch],
-                           ignore_index=True)
-        t_pred = best(lambda: (predict_floor(e_model, images), predict_floor(c_model, images)),
-                      args.repeat)
+        images = pd.concat([stages.training_table(f, e_model) for f in batch], ignore_index=True)
+        t_pred = best(
+            lambda: (predict_floor(e_model, images), predict_floor(c_model, images)), args.repeat
+        )
         t_write = best(lambda: write_floor(dl2, tmp / "floor.parquet"), args.repeat)
-        rows.append(("DL2", n_events, t_stage, t_read + t_write + t_pred, t_read, t_write,
-                     t_pred))
+        rows.append(("DL2", n_events, t_stage, t_read + t_write + t_pred, t_read, t_write, t_pred))
 
         print(f"\nmachine: {machine()}")
         print(f"batch: {len(batch)} files, {n_events} events; best of {args.repeat}\n")
-        print(f"{'stage':<14} {'events/s':>9} {'stage s':>8} {'floor s':>8} "
-              f"{'(read':>7} {'write':>6} {'predict)':>9} {'ratio':>6}  target")
+        print(
+            f"{'stage':<14} {'events/s':>9} {'stage s':>8} {'floor s':>8} "
+            f"{'(read':>7} {'write':>6} {'predict)':>9} {'ratio':>6}  target"
+        )
         worst = 0.0
         for name, n, ts, tf, tr, tw, tp in rows:
             ratio = ts / tf
             worst = max(worst, ratio)
-            print(f"{name:<14} {n / ts:9.0f} {ts:8.2f} {tf:8.2f} {tr:7.2f} {tw:6.2f} {tp:9.2f} "
-                  f"{ratio:6.2f}  <= 1.3 {'ok' if ratio <= 1.3 else 'MISSED'}")
+            print(
+                f"{name:<14} {n / ts:9.0f} {ts:8.2f} {tf:8.2f} {tr:7.2f} {tw:6.2f} {tp:9.2f} "
+                f"{ratio:6.2f}  <= 1.3 {'ok' if ratio <= 1.3 else 'MISSED'}"
+            )
         return worst
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -153,8 +158,19 @@ def bench_demo(args):
     work = Path(tempfile.mkdtemp(prefix="showerflow-demo-"))
     try:
         shutil.copytree(REPO / "config", work / "config", symlinks=True)
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(work), "--cores", str(args.cores), "--quiet", "rules"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--cores",
+            str(args.cores),
+            "--quiet",
+            "rules",
+        ]
         print("running the demo:", " ".join(cmd), flush=True)
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, cwd=work)
@@ -168,13 +184,19 @@ def bench_demo(args):
         jobs["max_rss"] = pd.to_numeric(jobs["max_rss"], errors="coerce")
         cpu_sum = jobs["s"].sum()
         print(f"\nmachine: {machine()}")
-        print(f"demo wall time: {wall:.0f} s on {args.cores} cores (target < 600 s: "
-              f"{'ok' if wall < 600 else 'MISSED'})")
-        print(f"sum of job run times: {cpu_sum:.0f} s; wall / (sum / cores) = "
-              f"{wall / (cpu_sum / args.cores):.2f}")
+        print(
+            f"demo wall time: {wall:.0f} s on {args.cores} cores (target < 600 s: "
+            f"{'ok' if wall < 600 else 'MISSED'})"
+        )
+        print(
+            f"sum of job run times: {cpu_sum:.0f} s; wall / (sum / cores) = "
+            f"{wall / (cpu_sum / args.cores):.2f}"
+        )
         top = jobs.sort_values("max_rss", ascending=False).head(5)
-        print(f"peak memory: {top['max_rss'].iloc[0]:.0f} MB in {top['job'].iloc[0]} "
-              f"(target < 4096 MB: {'ok' if top['max_rss'].iloc[0] < 4096 else 'MISSED'})")
+        print(
+            f"peak memory: {top['max_rss'].iloc[0]:.0f} MB in {top['job'].iloc[0]} "
+            f"(target < 4096 MB: {'ok' if top['max_rss'].iloc[0] < 4096 else 'MISSED'})"
+        )
         print("\nslowest jobs:")
         for _, r in jobs.sort_values("s", ascending=False).head(8).iterrows():
             print(f"  {r['job']:<45} {r['s']:7.1f} s  {r['max_rss']:7.0f} MB")

@@ -1,4 +1,4 @@
-# Input functions shared by the rules. The catalog checkpoint decides the batches.
+# Input functions shared by the stage files. The catalog checkpoint decides the batches.
 from showerflow.stages import read_batches
 from showerflow.workflow import datasets_with_role, folder_digest
 
@@ -24,11 +24,19 @@ def batch_outputs(role, pattern):
     """Input function: one output per batch, over every dataset with ``role``."""
 
     def inner(wildcards):
-        return [
+        datasets = datasets_with_role(config, role)
+        out = [
             pattern.format(dataset=ds, batch=i)
-            for ds in datasets_with_role(config, role)
+            for ds in datasets
             for i in range(len(batches(ds, role)))
         ]
+        if not out:
+            raise ValueError(
+                f"no file of datasets {datasets} has the '{role}' role: roles are drawn "
+                "by a hash of each file's identity, so a small dataset can get none; "
+                "add files or raise the role's fraction"
+            )
+        return out
 
     return inner
 
@@ -75,7 +83,7 @@ PLOTS = [
 
 
 def final_outputs():
-    """What ``rule all`` asks for: IRFs, sensitivity, benchmark tables and every plot."""
+    """The default target: IRFs, sensitivity, benchmark tables and every plot."""
     return [
         f"{R}/irf/irf.fits.gz",
         f"{R}/performance/sensitivity.ecsv",

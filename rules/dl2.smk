@@ -12,6 +12,8 @@ rule dl2:
         f"{R}/logs/dl2/{{dataset}}/batch{{batch}}.log",
     benchmark:
         f"{R}/benchmarks/dl2/{{dataset}}/batch{{batch}}.tsv"
+    conda:
+        "../envs/showerflow.yaml"
     resources:
         mem_mb=2000,
     script:
@@ -29,6 +31,8 @@ rule merge_dl2:
         f"{R}/logs/dl2/{{dataset}}.merge.log",
     benchmark:
         f"{R}/benchmarks/dl2/{{dataset}}.merge.tsv"
+    conda:
+        "../envs/showerflow.yaml"
     resources:
         mem_mb=1000,
     script:

@@ -14,6 +14,8 @@ rule train_energy:
         f"{R}/logs/models/energy.log",
     benchmark:
         f"{R}/benchmarks/models/energy.tsv"
+    conda:
+        "../envs/showerflow.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -35,6 +37,8 @@ rule train_classifier:
         f"{R}/logs/models/classifier.log",
     benchmark:
         f"{R}/benchmarks/models/classifier.tsv"
+    conda:
+        "../envs/showerflow.yaml"
     threads: 2
     resources:
         mem_mb=4000,

@@ -16,6 +16,8 @@ rule performance:
         f"{R}/logs/performance.log",
     benchmark:
         f"{R}/benchmarks/performance.tsv"
+    conda:
+        "../envs/showerflow.yaml"
     resources:
         mem_mb=4000,
     script:

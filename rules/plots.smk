@@ -13,6 +13,8 @@ rule plot_models:
         importances_classifier=f"{R}/plots/feature_importances_classifier.png",
     log:
         f"{R}/logs/plots/models.log",
+    conda:
+        "../envs/showerflow.yaml"
     script:
         "../scripts/plot_models.py"
 
@@ -33,5 +35,7 @@ rule plot_performance:
         cuts=f"{R}/plots/cuts.png",
     log:
         f"{R}/logs/plots/performance.log",
+    conda:
+        "../envs/showerflow.yaml"
     script:
         "../scripts/plot_performance.py"

@@ -4,6 +4,14 @@
 rule simulate:
     output:
         manifest=f"{SIM_OUT}/{{kind}}.manifest.json",
+    log:
+        f"{R}/logs/simulate/{{kind}}.log",
+    benchmark:
+        f"{R}/benchmarks/simulate/{{kind}}.tsv"
+    conda:
+        "../envs/showerflow.yaml"
+    resources:
+        mem_mb=2000,
     params:
         folder=lambda w: f"{SIM_OUT}/{w.kind}",
         n_runs=lambda w: config["simulation"]["kinds"][w.kind]["n_runs"],
@@ -11,11 +19,5 @@ rule simulate:
         seed=config["simulation"].get("seed", 42),
         zenith=config["simulation"].get("zenith", 20.0),
         azimuth=config["simulation"].get("azimuth", 0.0),
-    log:
-        f"{R}/logs/simulate/{{kind}}.log",
-    benchmark:
-        f"{R}/benchmarks/simulate/{{kind}}.tsv"
-    resources:
-        mem_mb=2000,
     script:
         "../scripts/simulate.py"

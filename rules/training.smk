@@ -10,6 +10,8 @@ rule training_data_energy:
         f"{R}/logs/training/energy/{{dataset}}/batch{{batch}}.log",
     benchmark:
         f"{R}/benchmarks/training/energy/{{dataset}}/batch{{batch}}.tsv"
+    conda:
+        "../envs/showerflow.yaml"
     resources:
         mem_mb=2000,
     script:
@@ -26,6 +28,8 @@ rule training_data_classification:
         f"{R}/logs/training/classification/{{dataset}}/batch{{batch}}.log",
     benchmark:
         f"{R}/benchmarks/training/classification/{{dataset}}/batch{{batch}}.tsv"
+    conda:
+        "../envs/showerflow.yaml"
     resources:
         mem_mb=2000,
     script:

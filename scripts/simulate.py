@@ -7,8 +7,14 @@ from showerflow.stages import write_json
 setup_logging(snakemake.log[0])
 p = snakemake.params
 paths = simulate_production(
-    p.folder, snakemake.wildcards.kind, p.n_runs, p.n_showers, p.seed,
-    zenith=p.zenith, azimuth=p.azimuth,
+    p.folder,
+    snakemake.wildcards.kind,
+    p.n_runs,
+    p.n_showers,
+    p.seed,
+    zenith=p.zenith,
+    azimuth=p.azimuth,
 )
-write_json({"kind": snakemake.wildcards.kind, "files": [str(x) for x in paths]},
-           snakemake.output.manifest)
+write_json(
+    {"kind": snakemake.wildcards.kind, "files": [str(x) for x in paths]}, snakemake.output.manifest
+)

@@ -47,7 +47,4 @@ def write_root(path, trees):
 def read_trees(path):
     """All trees of a DL1 file as {tree: {column: array}}."""
     with uproot.open(path) as f:
-        return {
-            name: f[name].arrays(library="np")
-            for name in ("simulation", "events", "images")
-        }
+        return {name: f[name].arrays(library="np") for name in ("simulation", "events", "images")}

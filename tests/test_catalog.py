@@ -36,8 +36,9 @@ def test_roles_follow_fractions_and_never_move():
 
 
 def test_zero_fraction_role_gets_nothing():
-    roles = cat.assign_roles([f"f{i}" for i in range(2000)],
-                             {"energy": 0.0, "classification": 0.4, "performance": 0.6})
+    roles = cat.assign_roles(
+        [f"f{i}" for i in range(2000)], {"energy": 0.0, "classification": 0.4, "performance": 0.6}
+    )
     assert "energy" not in roles
 
 

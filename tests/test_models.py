@@ -37,11 +37,20 @@ def _images(n_events=4000, seed=0):
         inten = 10 * area * energy * np.exp(-np.clip(d - 120, 0, None) / 90)
         inten *= rng.lognormal(0, 0.2, n_events)
         width = np.where(is_gamma, 0.05, 0.1) * rng.lognormal(0, 0.25, n_events)
-        rows.append(pd.DataFrame({
-            "obs_id": 1, "event_id": np.arange(n_events), "tel_type": tel_type,
-            "hillas_intensity": inten, "impact_distance": d, "hillas_width": width,
-            "true_energy": energy, "particle": np.where(is_gamma, "gamma", "proton"),
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "obs_id": 1,
+                    "event_id": np.arange(n_events),
+                    "tel_type": tel_type,
+                    "hillas_intensity": inten,
+                    "impact_distance": d,
+                    "hillas_width": width,
+                    "true_energy": energy,
+                    "particle": np.where(is_gamma, "gamma", "proton"),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -112,8 +121,9 @@ def test_classifier_separates_and_importances_add_up():
     score, _ = models.predict_events(model, timg, codes)
     first = np.unique(codes, return_index=True)[1]
     ev = timg.iloc[first]
-    m = models.classifier_metrics((ev["particle"] == "gamma").to_numpy(), score,
-                                  ev["true_energy"].to_numpy())
+    m = models.classifier_metrics(
+        (ev["particle"] == "gamma").to_numpy(), score, ev["true_energy"].to_numpy()
+    )
     assert m["roc_auc"] > 0.9
     assert m["roc_curve"]["fpr"][0] == 0 and m["roc_curve"]["tpr"][-1] == 1
     imp = models.feature_importances(model)

@@ -21,21 +21,30 @@ def trained(small_production, tmp_path_factory):
     g, p = small_production["gamma"], small_production["proton"]
     d = small_production["gamma_diffuse"]
     stages.run_training_data(g[:1] + d[:1], out / "e.parquet")
-    stages.run_train([out / "e.parquet"], REPO_MODELS / "energy.yaml", out / "energy.joblib",
-                     out / "energy.json")
+    stages.run_train(
+        [out / "e.parquet"], REPO_MODELS / "energy.yaml", out / "energy.joblib", out / "energy.json"
+    )
     stages.run_training_data(
         g[1:2] + d[1:] + p[:2], out / "c.parquet", energy_model=out / "energy.joblib"
     )
-    stages.run_train([out / "c.parquet"], REPO_MODELS / "classifier.yaml",
-                     out / "classifier.joblib", out / "classifier.json")
+    stages.run_train(
+        [out / "c.parquet"],
+        REPO_MODELS / "classifier.yaml",
+        out / "classifier.joblib",
+        out / "classifier.json",
+    )
     return out
 
 
 def test_catalog_stage_writes_roles_and_batches(small_production, tmp_path):
     folder = str(__import__("pathlib").Path(small_production["gamma"][0]).parent)
-    spec = {"folders": [folder], "pattern": "*.root", "query": 'particle == "gamma"',
-            "roles": {"energy": 0.0, "classification": 0.0, "performance": 1.0},
-            "identity": "uuid"}
+    spec = {
+        "folders": [folder],
+        "pattern": "*.root",
+        "query": 'particle == "gamma"',
+        "roles": {"energy": 0.0, "classification": 0.0, "performance": 1.0},
+        "identity": "uuid",
+    }
     table = stages.run_catalog("g", spec, 2, tmp_path / "c.parquet", tmp_path / "b.json")
     assert len(table) == 3
     batches = json.loads((tmp_path / "b.json").read_text())["roles"]
@@ -67,8 +76,9 @@ def test_models_have_metrics(trained):
 
 def test_dl2_one_row_per_event_with_records(small_production, trained, tmp_path):
     files = small_production["electron"]
-    stages.run_dl2(files, trained / "energy.joblib", trained / "classifier.joblib",
-                   tmp_path / "b0.parquet")
+    stages.run_dl2(
+        files, trained / "energy.joblib", trained / "classifier.joblib", tmp_path / "b0.parquet"
+    )
     dl2, meta = read_table(tmp_path / "b0.parquet")
     assert list(dl2.columns) == list(DL2_COLUMNS)
     assert len(dl2) == sum(inspect_dl1(f)["n_events"] for f in files)
@@ -86,8 +96,12 @@ def test_merge_keeps_events_and_records_and_refuses_double_runs(
     g = small_production["gamma"]
     parts = []
     for i, files in enumerate([g[:2], g[2:]]):
-        stages.run_dl2(files, trained / "energy.joblib", trained / "classifier.joblib",
-                       tmp_path / f"b{i}.parquet")
+        stages.run_dl2(
+            files,
+            trained / "energy.joblib",
+            trained / "classifier.joblib",
+            tmp_path / f"b{i}.parquet",
+        )
         parts.append(tmp_path / f"b{i}.parquet")
     stages.run_merge(parts, tmp_path / "m.parquet", "gamma")
     merged, meta = read_table(tmp_path / "m.parquet")

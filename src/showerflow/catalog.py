@@ -127,8 +127,7 @@ def select(catalog, query):
         return catalog.query(query).reset_index(drop=True)
     except Exception as err:
         raise ValueError(
-            f"dataset query {query!r} failed: {err}; "
-            f"columns available: {sorted(catalog.columns)}"
+            f"dataset query {query!r} failed: {err}; columns available: {sorted(catalog.columns)}"
         ) from err
 
 

@@ -19,8 +19,14 @@ def _simulate(a):
     from .simulate import simulate_production
 
     for path in simulate_production(
-        a.output, a.kind, a.runs, a.showers, a.seed, first_obs_id=a.first_obs_id,
-        zenith=a.zenith, azimuth=a.azimuth,
+        a.output,
+        a.kind,
+        a.runs,
+        a.showers,
+        a.seed,
+        first_obs_id=a.first_obs_id,
+        zenith=a.zenith,
+        azimuth=a.azimuth,
     ):
         print(path)
 
@@ -35,11 +41,17 @@ def _inspect(a):
 def _catalog(a):
     from .stages import run_catalog
 
-    fractions = dict(zip(("energy", "classification", "performance"), a.roles))
-    spec = {"folders": a.folders, "pattern": a.pattern, "query": a.query,
-            "roles": fractions, "identity": a.identity}
-    run_catalog(a.dataset, spec, a.files_per_job, a.catalog, a.batches,
-                skip_bad_files=a.skip_bad_files)
+    fractions = dict(zip(("energy", "classification", "performance"), a.roles, strict=True))
+    spec = {
+        "folders": a.folders,
+        "pattern": a.pattern,
+        "query": a.query,
+        "roles": fractions,
+        "identity": a.identity,
+    }
+    run_catalog(
+        a.dataset, spec, a.files_per_job, a.catalog, a.batches, skip_bad_files=a.skip_bad_files
+    )
 
 
 def _training_data(a):
@@ -83,12 +95,18 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("simulate", help="write toy DL1 ROOT files (docs/toy-simulation.md)")
-    s.add_argument("--kind", required=True,
-                   choices=["gamma", "gamma_diffuse", "proton", "electron"])
+    s.add_argument(
+        "--kind", required=True, choices=["gamma", "gamma_diffuse", "proton", "electron"]
+    )
     s.add_argument("--runs", type=int, default=1, help="number of runs (files)")
     s.add_argument("--showers", type=int, default=100_000, help="showers thrown per run")
     s.add_argument("--seed", type=int, default=42)
-    s.add_argument("--first-obs-id", type=int, default=1)
+    s.add_argument(
+        "--first-obs-id",
+        type=int,
+        default=None,
+        help="first run number (default: 10000 * kind index + 1)",
+    )
     s.add_argument("--zenith", type=float, default=20.0)
     s.add_argument("--azimuth", type=float, default=0.0)
     s.add_argument("-o", "--output", required=True, help="output folder")
@@ -102,9 +120,14 @@ def build_parser():
     s.add_argument("--dataset", required=True)
     s.add_argument("--folders", nargs="+", required=True)
     s.add_argument("--pattern", default="*.root")
-    s.add_argument("--query", default=None, help='e.g. \'particle == "proton"\'')
-    s.add_argument("--roles", nargs=3, type=float, default=[0.1, 0.1, 0.8],
-                   metavar=("ENERGY", "CLASSIFICATION", "PERFORMANCE"))
+    s.add_argument("--query", default=None, help="e.g. 'particle == \"proton\"'")
+    s.add_argument(
+        "--roles",
+        nargs=3,
+        type=float,
+        default=[0.1, 0.1, 0.8],
+        metavar=("ENERGY", "CLASSIFICATION", "PERFORMANCE"),
+    )
     s.add_argument("--identity", choices=["uuid", "name"], default="uuid")
     s.add_argument("--files-per-job", type=int, default=4)
     s.add_argument("--skip-bad-files", action="store_true")

@@ -6,13 +6,14 @@ the workflow validate the same way; ``config/schemas/`` links to them.
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-__all__ = ["ConfigError", "load_schema", "validate", "load_yaml", "load_config"]
+__all__ = ["ConfigError", "load_schema", "fill_defaults", "validate", "load_yaml", "load_config"]
 
 
 class ConfigError(ValueError):
@@ -25,24 +26,85 @@ def load_schema(name):
     return yaml.safe_load(text)
 
 
-def _with_defaults(validator_class):
-    validate_properties = validator_class.VALIDATORS["properties"]
+def _resolve_ref(schema, root):
+    """Merge a local ``$ref`` target with the sibling keys of ``schema``."""
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    target = root
+    for part in ref.lstrip("#/").split("/"):
+        target = target[part]
+    merged = dict(_resolve_ref(target, root))
+    merged.update({k: v for k, v in schema.items() if k != "$ref"})
+    return merged
 
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for prop, sub in properties.items():
-                if "default" in sub and prop not in instance:
-                    instance[prop] = sub["default"]
-        yield from validate_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+def fill_defaults(instance, schema, root=None):
+    """Fill missing keys of ``instance`` from the schema's defaults, recursively.
+
+    Parameters
+    ----------
+    instance : dict
+    schema : dict
+    root : dict, optional
+        Schema that local ``$ref`` point into (default: ``schema``).
+
+    Returns
+    -------
+    dict
+        ``instance``, changed in place.
+    """
+    root = schema if root is None else root
+    schema = _resolve_ref(schema, root)
+    for key, sub in schema.get("properties", {}).items():
+        sub = _resolve_ref(sub, root)
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict):
+            fill_defaults(instance[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}) and isinstance(value, dict):
+                fill_defaults(value, extra, root)
+    return instance
 
 
-_Validator = _with_defaults(jsonschema.Draft7Validator)
+def _describe(schema):
+    """Short human description of what a schema allows."""
+    parts = []
+    if "enum" in schema:
+        parts.append("one of " + ", ".join(repr(v) for v in schema["enum"]))
+    elif "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        parts.append(" or ".join(types))
+    for key, text in (
+        ("minimum", ">= {}"),
+        ("exclusiveMinimum", "> {}"),
+        ("maximum", "<= {}"),
+        ("exclusiveMaximum", "< {}"),
+        ("minItems", "at least {} items"),
+    ):
+        if key in schema:
+            parts.append(text.format(schema[key]))
+    if "description" in schema:
+        parts.append(f"({schema['description']})")
+    return " ".join(parts) or "see the schema"
+
+
+def _format_error(error):
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties" and "properties" in error.schema:
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        names = ", ".join(repr(".".join(filter(None, [where, str(k)]))) for k in unknown)
+        scope = f"under '{where}'" if where else "at the top level"
+        return f"unknown key {names}; allowed keys {scope}: {', '.join(allowed)}"
+    return f"key '{where or '<top level>'}': {error.message}; allowed: {_describe(error.schema)}"
 
 
 def validate(data, schema, source="config"):
-    """Validate ``data`` in place against ``schema``, filling defaults.
+    """Validate ``data`` in place against ``schema``, filling defaults first.
 
     Parameters
     ----------
@@ -60,19 +122,17 @@ def validate(data, schema, source="config"):
     Raises
     ------
     ConfigError
-        Naming the key path, the bad value and what the schema allows.
+        Naming every bad key, the bad value and what the schema allows.
     """
     if isinstance(schema, str):
         schema = load_schema(schema)
-    errors = sorted(_Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+    fill_defaults(data, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
     if errors:
-        err = errors[0]
-        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        allowed = err.schema.get("description", "")
-        raise ConfigError(
-            f"{source}: key '{where}': {err.message}"
-            + (f" (expected: {allowed})" if allowed else "")
-        )
+        raise ConfigError(f"{source}: " + "; ".join(_format_error(e) for e in errors))
     return data
 
 

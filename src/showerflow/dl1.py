@@ -80,9 +80,7 @@ def _tree(handle, path, name):
     try:
         obj = handle[name]
     except KeyError as err:
-        raise ContractError(
-            path, f"tree '{name}' missing; expected trees {list(_TREES)}"
-        ) from err
+        raise ContractError(path, f"tree '{name}' missing; expected trees {list(_TREES)}") from err
     except Exception as err:
         raise ContractError(path, f"tree '{name}' unreadable ({err})") from err
     if not hasattr(obj, "arrays"):
@@ -157,9 +155,7 @@ def read_simulation(path, handle=None):
     """
     df = read_tree(path, SIMULATION_TREE, handle=handle)
     if len(df) != 1:
-        raise ContractError(
-            path, f"tree 'simulation' has {len(df)} entries, expected exactly 1"
-        )
+        raise ContractError(path, f"tree 'simulation' has {len(df)} entries, expected exactly 1")
     rec = {k: v.item() if hasattr(v, "item") else v for k, v in df.iloc[0].items()}
     if rec["n_showers"] <= 0:
         raise ContractError(path, "simulation.n_showers must be > 0")

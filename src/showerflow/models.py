@@ -414,7 +414,7 @@ def feature_importances(model):
     for tel_type, est in model["estimators"].items():
         imp = getattr(est, "feature_importances_", None)
         if imp is not None:
-            out[tel_type] = dict(zip(model["features"], map(float, imp)))
+            out[tel_type] = dict(zip(model["features"], map(float, imp), strict=True))
     return out
 
 

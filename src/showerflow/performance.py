@@ -31,7 +31,6 @@ import operator
 from pathlib import Path
 
 import astropy.units as u
-import jsonschema
 import numpy as np
 import pandas as pd
 import yaml
@@ -69,6 +68,7 @@ from pyirf.spectral import (
 )
 from pyirf.utils import calculate_source_fov_offset, calculate_theta, cone_solid_angle
 
+from .config import ConfigError, validate
 from .contracts import BOOKKEEPING_KEYS, DL2_COLUMNS, PARTICLES, SIMULATION_COLUMNS, ContractError
 from .tables import atomic_path, read_table
 
@@ -151,68 +151,6 @@ _UNITS = {
 # --------------------------------------------------------------------------- config
 
 
-def _load_schema():
-    return yaml.safe_load(SCHEMA_PATH.read_text())
-
-
-def _resolve_ref(schema, root):
-    """Merge a local ``$ref`` target with the sibling keys of ``schema``."""
-    ref = schema.get("$ref")
-    if not ref:
-        return schema
-    target = root
-    for part in ref.lstrip("#/").split("/"):
-        target = target[part]
-    merged = dict(_resolve_ref(target, root))
-    merged.update({k: v for k, v in schema.items() if k != "$ref"})
-    return merged
-
-
-def _fill_defaults(instance, schema, root):
-    """Fill missing keys of ``instance`` (a dict) from the schema defaults, recursively."""
-    schema = _resolve_ref(schema, root)
-    for key, sub in schema.get("properties", {}).items():
-        sub = _resolve_ref(sub, root)
-        if key not in instance and "default" in sub:
-            instance[key] = copy.deepcopy(sub["default"])
-        if isinstance(instance.get(key), dict) and "properties" in sub:
-            _fill_defaults(instance[key], sub, root)
-    return instance
-
-
-def _describe(schema):
-    """Short human description of what a schema allows."""
-    parts = []
-    if "enum" in schema:
-        parts.append("one of " + ", ".join(repr(v) for v in schema["enum"]))
-    elif "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        parts.append(" or ".join(types))
-    for key, text in (
-        ("minimum", ">= {}"),
-        ("exclusiveMinimum", "> {}"),
-        ("maximum", "<= {}"),
-        ("exclusiveMaximum", "< {}"),
-        ("minItems", "at least {} items"),
-    ):
-        if key in schema:
-            parts.append(text.format(schema[key]))
-    if "description" in schema:
-        parts.append(f"({schema['description']})")
-    return " ".join(parts) or "see the schema"
-
-
-def _format_error(error):
-    where = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        names = ", ".join(repr(".".join(filter(None, [where, str(k)]))) for k in unknown)
-        scope = f"under '{where}'" if where else "at the top level"
-        return f"unknown key {names}; allowed keys {scope}: {', '.join(allowed)}"
-    return f"key '{where or '<top level>'}': {error.message}; allowed: {_describe(error.schema)}"
-
-
 def _check_ranges(cfg, path):
     """Checks a JSON schema cannot express: ordered bounds and increasing edges."""
     problems = []
@@ -258,12 +196,10 @@ def validate_performance_config(cfg, path="<performance config>"):
         cfg = {}
     if not isinstance(cfg, dict):
         raise ContractError(path, f"expected a mapping of settings, got {type(cfg).__name__}")
-    schema = _load_schema()
-    filled = _fill_defaults(copy.deepcopy(cfg), schema, schema)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.path)))
-    if errors:
-        raise ContractError(path, "; ".join(_format_error(e) for e in errors))
+    try:
+        filled = validate(copy.deepcopy(cfg), "performance", source=path)
+    except ConfigError as err:
+        raise ContractError(path, str(err).removeprefix(f"{path}: ")) from err
     _check_ranges(filled, path)
     return filled
 

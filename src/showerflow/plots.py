@@ -62,6 +62,7 @@ def save_figure(fig, path, dpi=120):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
 
+
 ENERGY_FLUX_UNIT = u.Unit("erg cm-2 s-1")
 BACKGROUND_UNIT = u.Unit("s-1 TeV-1 sr-1")
 

@@ -726,7 +726,7 @@ def simulate_production(
     n_runs,
     n_showers,
     seed,
-    first_obs_id=1,
+    first_obs_id=None,
     zenith=20.0,
     azimuth=0.0,
 ):
@@ -742,8 +742,9 @@ def simulate_production(
     n_showers : int
         Thrown showers per run.
     seed : int
-    first_obs_id : int
-        Run numbers are ``first_obs_id, first_obs_id + 1, ...``.
+    first_obs_id : int, optional
+        Run numbers are ``first_obs_id, first_obs_id + 1, ...``; by default
+        ``10000 * KINDS.index(kind) + 1``, so run numbers of different kinds differ.
     zenith, azimuth : float
         Pointing [deg].
 
@@ -752,6 +753,8 @@ def simulate_production(
     list of Path
         The files written, named ``{kind}_run{obs_id:05d}.root``.
     """
+    if first_obs_id is None:
+        first_obs_id = 10000 * KINDS.index(kind) + 1
     outdir = Path(outdir)
     paths = []
     for obs_id in range(int(first_obs_id), int(first_obs_id) + int(n_runs)):

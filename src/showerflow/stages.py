@@ -199,6 +199,8 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
         The metrics.
     """
     cfg = models.load_model_config(model_config)
+    if not inputs:
+        raise ValueError(f"no training table for the {cfg['kind']} model")
     needed = set(models.feature_columns(cfg["features"]))
     needed |= {"obs_id", "event_id", "tel_type", "particle", "true_energy", "hillas_intensity"}
     if cfg["combine_weights"] != "none":
@@ -288,8 +290,13 @@ def run_dl2(files, energy_model, classifier, output, entry_stop=None):
     meta = {"simulation": records, "inputs": [str(f) for f in files]}
     write_table(dl2, output, metadata=meta)
     dt = time.perf_counter() - t0
-    log.info("DL2: %d events from %d files in %.1f s (%.0f ev/s)", len(dl2), len(files), dt,
-             len(dl2) / max(dt, 1e-9))
+    log.info(
+        "DL2: %d events from %d files in %.1f s (%.0f ev/s)",
+        len(dl2),
+        len(files),
+        dt,
+        len(dl2) / max(dt, 1e-9),
+    )
 
 
 def run_merge(inputs, output, dataset=""):
@@ -335,6 +342,7 @@ def run_merge(inputs, output, dataset=""):
         if writer is None:
             raise ContractError(output, "nothing to merge: no input file")
         writer.close()
-    log.info("merged %d events of %d runs from %d files into %s", n, len(records),
-             len(inputs), output)
+    log.info(
+        "merged %d events of %d runs from %d files into %s", n, len(records), len(inputs), output
+    )
     return Path(output)

@@ -121,9 +121,7 @@ def read_table(path, columns=None, required=None):
     names = set(pf.schema_arrow.names)
     for col in list(required or []) + list(columns or []):
         if col not in names:
-            raise ContractError(
-                path, f"column '{col}' missing; the file has {sorted(names)}"
-            )
+            raise ContractError(path, f"column '{col}' missing; the file has {sorted(names)}")
     df = pf.read(columns=columns).to_pandas()
     return df, read_metadata(path)
 

@@ -1,0 +1,152 @@
+"""Configuration: schemas, defaults, cross-checks, and the README/CI commands."""
+
+import copy
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO
+
+from showerflow.config import ConfigError, load_config, load_schema, validate
+from showerflow.models import load_model_config
+from showerflow.workflow import check_config, datasets_with_role, folder_digest
+
+
+@pytest.fixture
+def config():
+    return validate(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), "config")
+
+
+def test_shipped_configs_validate(config):
+    assert config["files_per_job"] >= 1
+    check_config(config)
+    for name in ("energy", "classifier"):
+        cfg = load_model_config(REPO / "config" / "models" / f"{name}.yaml")
+        assert cfg["kind"] == ("energy" if name == "energy" else "classifier")
+    assert datasets_with_role(config, "energy") == ["gamma", "gamma_diffuse"]
+    assert datasets_with_role(config, "classification") == ["gamma", "gamma_diffuse", "proton"]
+
+
+def test_defaults_are_filled():
+    cfg = validate(
+        {
+            "datasets": {
+                "g": {
+                    "folders": ["x"],
+                    "roles": {"energy": 0.1, "classification": 0.1, "performance": 0.8},
+                }
+            },
+            "models": {"energy": "e", "classifier": "c"},
+            "performance": {"config": "p", "gamma": "g", "proton": "g", "electron": "g"},
+        },
+        "config",
+    )
+    assert cfg["files_per_job"] == 4
+    assert cfg["identity"] == "uuid"
+    assert cfg["skip_bad_files"] is False
+    assert cfg["datasets"]["g"]["pattern"] == "*.root"
+
+
+def test_unknown_key_is_named_with_the_allowed_ones(config):
+    config["file_per_job"] = 3
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'file_per_job'; allowed keys .*files_per_job"
+    ):
+        validate(config, "config")
+
+
+def test_bad_value_is_named_with_what_is_allowed(config):
+    config["identity"] = "md5"
+    with pytest.raises(
+        ConfigError, match=r"key 'identity': 'md5' is not one of \['uuid', 'name'\]"
+    ):
+        validate(config, "config")
+
+
+def test_model_config_errors(tmp_path):
+    bad = tmp_path / "m.yaml"
+    bad.write_text("kind: energy\nestimator: {class: RandomForest}\nfeatures: [a]\n")
+    with pytest.raises(ConfigError, match=r"m.yaml: key 'estimator.class'"):
+        load_config(bad, "model")
+    bad.write_text("kind: energy\nestimator: {class: a.B}\nfeatures: []\n")
+    with pytest.raises(ConfigError, match="key 'features'"):
+        load_config(bad, "model")
+
+
+def test_cross_checks(config):
+    c = copy.deepcopy(config)
+    c["datasets"]["proton"]["roles"]["performance"] = 0.9
+    with pytest.raises(ConfigError, match=r"datasets.proton.roles': fractions sum to 1.3"):
+        check_config(c)
+    c = copy.deepcopy(config)
+    c["performance"]["electron"] = "nope"
+    with pytest.raises(ConfigError, match="performance.electron': dataset 'nope'"):
+        check_config(c)
+    c = copy.deepcopy(config)
+    c["datasets"]["electron"]["roles"] = {"energy": 0, "classification": 1.0, "performance": 0}
+    with pytest.raises(ConfigError, match="electron.roles.performance' is 0"):
+        check_config(c)
+
+
+def test_every_schema_key_is_described():
+    def walk(schema, where):
+        for key, sub in schema.get("properties", {}).items():
+            assert sub.get("description") or "$ref" in sub, f"{where}.{key} has no description"
+            walk(sub, f"{where}.{key}")
+        if isinstance(schema.get("additionalProperties"), dict):
+            walk(schema["additionalProperties"], f"{where}.*")
+
+    for name in ("config", "model", "performance"):
+        walk(load_schema(name), name)
+
+
+def test_folder_digest_changes_with_files(tmp_path):
+    d0 = folder_digest([tmp_path])
+    (tmp_path / "a.root").write_bytes(b"x")
+    d1 = folder_digest([tmp_path])
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert folder_digest([tmp_path]) == d1 != d0
+    assert folder_digest([tmp_path / "missing"]) == folder_digest([])
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    demo, tests = blocks[0].strip(), blocks[1].strip()
+    assert tests in ci
+    assert "snakemake --profile profiles/local" in demo
+
+
+def test_cli_reports_bad_file_with_exit_code_2(tmp_path):
+    bad = tmp_path / "junk.root"
+    bad.write_text("junk")
+    res = subprocess.run(
+        [sys.executable, "-m", "showerflow.cli", "inspect", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert "junk.root: not a readable ROOT file" in res.stderr
+
+
+def test_ruff_clean():
+    res = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "scripts", "bench"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert res.returncode == 0, res.stdout
+
+
+def test_snakefmt_clean():
+    res = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
