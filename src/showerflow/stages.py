@@ -208,6 +208,12 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     if cfg["kind"] == "classifier":
         needed.add("reco_energy")
     images = _read_training(inputs, sorted(needed))
+    particles = set(images["particle"].unique())
+    if cfg["kind"] == "energy" and particles != {cfg["signal"]}:
+        raise ValueError(
+            f"energy model: training tables hold {sorted(particles)}, expected only "
+            f"'{cfg['signal']}'; give the energy role only to {cfg['signal']} datasets"
+        )
     t0 = time.perf_counter()
     model = models.train(images, cfg, n_jobs=n_jobs, log=log)
     log.info("trained %s model in %.1f s", cfg["kind"], time.perf_counter() - t0)
