@@ -16,6 +16,12 @@ check_config(config)
 R = config["results"]
 
 
+wildcard_constraints:
+    dataset="[A-Za-z0-9_]+",
+    batch=r"\d+",
+    kind="[A-Za-z0-9_]+",
+
+
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/catalog.smk"

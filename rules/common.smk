@@ -2,7 +2,7 @@
 from showerflow.stages import read_batches
 from showerflow.workflow import datasets_with_role, folder_digest
 
-SIM_OUT = config["simulation"].get("output", f"{R}/dl1")
+SIM_OUT = config["simulation"]["output"]
 
 
 def batches(dataset, role):

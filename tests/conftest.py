@@ -34,13 +34,18 @@ def small_production(tmp_path_factory):
 
 
 def write_root(path, trees):
-    """Write a ROOT file with the given {tree: {column: array}}."""
+    """Write a ROOT file with the given {tree: {column: array}} as TTrees (like the toy)."""
+    from showerflow.simulate import _tree_types
+
     with uproot.recreate(path) as f:
         for name, columns in trees.items():
-            f[name] = {
+            data = {
                 k: np.asarray(v).astype(str) if np.asarray(v).dtype == object else np.asarray(v)
                 for k, v in columns.items()
             }
+            tree = f.mktree(name, _tree_types(data))
+            if len(next(iter(data.values()))):
+                tree.extend(data)
     return path
 
 

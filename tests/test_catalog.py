@@ -1,7 +1,9 @@
 """Catalog: roles by file identity, batches, bookkeeping consistency."""
 
+import json
 import uuid
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,3 +96,53 @@ def test_bad_file_skipped_or_raised(tmp_path, small_production):
     table, skipped = cat.build_catalog(paths, skip_bad_files=True)
     assert len(table) == len(small_production["electron"])
     assert skipped[0]["file"] == str(bad) and "ROOT" in skipped[0]["reason"]
+
+
+def test_odd_run_is_named_even_when_it_sorts_first(tmp_path, small_production):
+    good = small_production["gamma"]
+    trees = read_trees(good[0])
+    trees["simulation"]["spectral_index"] = np.array([-2.5])
+    trees["simulation"]["obs_id"] = np.array([998])
+    odd = write_root(tmp_path / "a_first.root", trees)
+    table, _ = cat.build_catalog([str(odd)] + good)
+    problems = cat.bookkeeping_problems(table, "gamma")
+    assert [p["file"] for p in problems] == [str(odd)]
+    assert "spectral_index" in problems[0]["reason"]
+
+
+def test_repeated_run_number_is_a_problem(tmp_path, small_production):
+    good = small_production["gamma"]
+    copy = tmp_path / "copy_of_run.root"
+    copy.write_bytes(open(good[0], "rb").read())
+    table, _ = cat.build_catalog(good + [str(copy)])
+    problems = cat.bookkeeping_problems(table, "gamma")
+    assert [p["file"] for p in problems] == [str(copy)]
+    assert "also" in problems[0]["reason"]
+
+
+def test_catalog_stage_skips_disagreeing_run_when_asked(tmp_path, small_production):
+    from showerflow.stages import run_catalog
+
+    folder = tmp_path / "g"
+    folder.mkdir()
+    for f in small_production["gamma"]:
+        (folder / Path(f).name).symlink_to(f)
+    trees = read_trees(small_production["gamma"][0])
+    trees["simulation"]["max_scatter_range"] = trees["simulation"]["max_scatter_range"] / 2
+    trees["simulation"]["obs_id"] = np.array([997])
+    write_root(folder / "z_odd.root", trees)
+    spec = {
+        "folders": [str(folder)],
+        "pattern": "*.root",
+        "query": None,
+        "identity": "uuid",
+        "roles": {"energy": 0, "classification": 0, "performance": 1},
+    }
+    with pytest.raises(ContractError, match="z_odd.root: simulation.max_scatter_range"):
+        run_catalog("g", spec, 2, tmp_path / "c.parquet", tmp_path / "b.json")
+    table = run_catalog(
+        "g", spec, 2, tmp_path / "c.parquet", tmp_path / "b.json", skip_bad_files=True
+    )
+    assert len(table) == len(small_production["gamma"])
+    bad = json.loads((tmp_path / "b.json").read_text())["bad_files"]
+    assert [b["file"] for b in bad] == [str(folder / "z_odd.root")]

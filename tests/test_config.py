@@ -142,6 +142,16 @@ def test_ruff_clean():
     assert res.returncode == 0, res.stdout
 
 
+def test_ruff_format_clean():
+    res = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "scripts", "bench"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert res.returncode == 0, res.stdout
+
+
 def test_snakefmt_clean():
     res = subprocess.run(
         [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"],

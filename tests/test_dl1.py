@@ -40,9 +40,11 @@ def test_not_root(tmp_path):
         dl1.inspect_dl1(bad)
 
 
-def test_truncated(tmp_path, good):
+@pytest.mark.parametrize("fraction", [0.001, 0.5, 0.9, 0.99])
+def test_truncated(tmp_path, good, fraction):
+    data = open(good, "rb").read()
     bad = tmp_path / "truncated.root"
-    bad.write_bytes(open(good, "rb").read()[:3000])
+    bad.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(ContractError, match="truncated.root"):
         dl1.inspect_dl1(bad)
 
@@ -77,7 +79,7 @@ def test_all_nan_column(tmp_path, good):
     trees["images"]["hillas_width"] = np.full_like(trees["images"]["hillas_width"], np.nan)
     bad = write_root(tmp_path / "nan.root", trees)
     with pytest.raises(ContractError, match="nan.root: column 'images.hillas_width' is all NaN"):
-        dl1.read_images(bad)
+        dl1.inspect_dl1(bad)
 
 
 def test_bad_bookkeeping_values(tmp_path, good):

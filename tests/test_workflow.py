@@ -19,6 +19,7 @@ from astropy.io import fits
 from astropy.table import QTable
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 SMALL = {
@@ -237,7 +238,8 @@ def test_corrupt_input_stops_before_any_model(tmp_path, small_production):
             (folder / Path(f).name).symlink_to(f)
         folders[kind] = str(folder)
     broken = Path(folders["proton"]) / "proton_run99999.root"
-    broken.write_bytes(Path(small_production["proton"][0]).read_bytes()[:5000])
+    data = Path(small_production["proton"][0]).read_bytes()
+    broken.write_bytes(data[: int(0.9 * len(data))])  # truncated: header and trees readable
     cfg = make_config(tmp_path, simulation={"enabled": False})
     for name, spec in cfg["datasets"].items():
         spec["folders"] = [folders[name]]

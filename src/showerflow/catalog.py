@@ -25,6 +25,7 @@ __all__ = [
     "catalog_entry",
     "build_catalog",
     "select",
+    "bookkeeping_problems",
     "check_bookkeeping",
     "identity_fraction",
     "assign_roles",
@@ -131,42 +132,65 @@ def select(catalog, query):
         ) from err
 
 
-def check_bookkeeping(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
-    """Check that the simulation bookkeeping agrees between all runs of a dataset.
+def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
+    """Files whose simulation bookkeeping disagrees with the rest of their dataset.
+
+    The reference value of each key is the one most files share, so one odd file is
+    named as odd whichever its position. Repeated run numbers (``obs_id``) are reported
+    too: a run counted twice would double its showers in the effective area.
 
     Parameters
     ----------
     catalog : pandas.DataFrame
-        Rows of one dataset.
+        Rows of one dataset (``path``, ``obs_id`` and the bookkeeping keys).
     dataset : str
-        Name used in the message.
+        Name used in the messages.
     keys : iterable of str
     rtol : float
         Relative tolerance for numbers.
 
+    Returns
+    -------
+    list of dict
+        ``{"file": path, "reason": ...}``, at most one per file, in catalog order.
+    """
+    problems = {}
+    if catalog.empty:
+        return []
+    for key in keys:
+        values = catalog[key]
+        ref = values.mode().iloc[0]
+        if values.dtype.kind in "fi":
+            ok = np.isclose(values.to_numpy(float), float(ref), rtol=rtol, atol=0)
+        else:
+            ok = (values == ref).to_numpy()
+        for i in np.flatnonzero(~ok):
+            row = catalog.iloc[i]
+            problems.setdefault(
+                row["path"],
+                f"simulation.{key} = {row[key]!r} disagrees with {ref!r} of the other runs "
+                f"of dataset '{dataset}' (every run must share {', '.join(keys)})",
+            )
+    dup = catalog["obs_id"].duplicated(keep="first").to_numpy()
+    for i in np.flatnonzero(dup):
+        row = catalog.iloc[i]
+        first = catalog.loc[catalog["obs_id"] == row["obs_id"], "path"].iloc[0]
+        problems.setdefault(
+            row["path"], f"run obs_id={row['obs_id']} is also {first} (a run must appear once)"
+        )
+    return [{"file": p, "reason": r} for p, r in problems.items()]
+
+
+def check_bookkeeping(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
+    """Raise for the first file of :func:`bookkeeping_problems`, naming it and the key.
+
     Raises
     ------
     ContractError
-        Naming the first file that disagrees with the dataset's first file, the key and
-        both values.
     """
-    if catalog.empty:
-        return
-    ref = catalog.iloc[0]
-    for key in keys:
-        values = catalog[key].to_numpy()
-        if values.dtype.kind in "fi":
-            ok = np.isclose(values.astype(float), float(ref[key]), rtol=rtol, atol=0)
-        else:
-            ok = values == ref[key]
-        if not ok.all():
-            row = catalog.iloc[int(np.argmin(ok))]
-            raise ContractError(
-                row["path"],
-                f"simulation.{key} = {row[key]!r} disagrees with {ref[key]!r} of "
-                f"{ref['path']} (dataset '{dataset}': every run must share "
-                f"{', '.join(keys)})",
-            )
+    problems = bookkeeping_problems(catalog, dataset, keys, rtol)
+    if problems:
+        raise ContractError(problems[0]["file"], problems[0]["reason"])
 
 
 def identity_fraction(identity):

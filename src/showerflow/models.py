@@ -192,7 +192,7 @@ def _target(df, cfg):
 
 def _sample(df, max_events, seed):
     """Reproducibly keep at most ``max_events`` showers' images."""
-    keys = df["obs_id"].to_numpy(np.int64) * 10_000_000 + df["event_id"].to_numpy(np.int64)
+    keys = df["obs_id"].to_numpy(np.int64) << 32 | df["event_id"].to_numpy(np.int64)
     uniq = np.unique(keys)
     if max_events is None or len(uniq) <= max_events:
         return df

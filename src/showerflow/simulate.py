@@ -41,6 +41,7 @@ from .contracts import (
 from .tables import atomic_path
 
 __all__ = [
+    "prune_runs",
     "KINDS",
     "PARTICLE_DEFAULTS",
     "telescope_array",
@@ -775,3 +776,30 @@ def simulate_production(
         )
         paths.append(path)
     return paths
+
+
+def prune_runs(outdir, kind, keep):
+    """Delete ``{kind}_run*.root`` files in ``outdir`` that are not in ``keep``.
+
+    The workflow's simulation folder belongs to the workflow: when a smaller production
+    is asked for, runs left from a larger one must not be analysed.
+
+    Parameters
+    ----------
+    outdir : str or Path
+    kind : str
+    keep : iterable of str or Path
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    keep = {Path(p).resolve() for p in keep}
+    removed = []
+    for path in sorted(Path(outdir).glob(f"{kind}_run*.root")):
+        if path.resolve() not in keep:
+            path.unlink()
+            removed.append(path)
+            log.info("removed %s: not part of the requested production", path)
+    return removed

@@ -76,7 +76,12 @@ def run_catalog(dataset, spec, files_per_job, out_catalog, out_batches, skip_bad
             ",".join(map(str, spec["folders"])),
             f"dataset '{dataset}': no readable file matches query {spec.get('query')!r}",
         )
-    cat.check_bookkeeping(table, dataset)
+    problems = cat.bookkeeping_problems(table, dataset)
+    if problems and not skip_bad_files:
+        raise ContractError(problems[0]["file"], problems[0]["reason"])
+    if problems:
+        table = table[~table["path"].isin([p["file"] for p in problems])]
+        bad.extend(problems)
     table["dataset"] = dataset
     table["role"] = cat.assign_roles(table[spec["identity"]].astype(str), spec["roles"])
     table = table.sort_values("path").reset_index(drop=True)
@@ -135,7 +140,7 @@ def training_table(path, energy_model=None, entry_stop=None):
     Returns
     -------
     pandas.DataFrame
-        Image columns, the event columns models use, and ``particle``.
+        Image columns, the event columns models use, ``particle`` and ``file_uuid``.
     """
     handle = dl1.open_dl1(path)
     rec = dl1.read_simulation(path, handle=handle)
@@ -147,6 +152,7 @@ def training_table(path, energy_model=None, entry_stop=None):
     for col in _EVENT_COLUMNS_FOR_IMAGES:
         images[col] = events[col].to_numpy()[idx]
     images["particle"] = rec["particle"]
+    images["file_uuid"] = dl1.file_uuid(path, handle)
     if energy_model is not None:
         energy, _ = models.predict_events(energy_model, images, idx, len(events))
         images["reco_energy"] = energy[idx]
@@ -202,7 +208,7 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     if not inputs:
         raise ValueError(f"no training table for the {cfg['kind']} model")
     needed = set(models.feature_columns(cfg["features"]))
-    needed |= {"obs_id", "event_id", "tel_type", "particle", "true_energy", "hillas_intensity"}
+    needed |= {"obs_id", "event_id", "tel_type", "particle", "true_energy", "file_uuid"}
     if cfg["combine_weights"] != "none":
         needed.add(cfg["combine_weights"])
     if cfg["kind"] == "classifier":
@@ -222,8 +228,8 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
         images["obs_id"], images["event_id"], cfg["test_fraction"], cfg["seed"]
     )
     timg = images[test].reset_index(drop=True)
-    key = timg["particle"] + ":" + timg["obs_id"].astype(str) + ":" + timg["event_id"].astype(str)
-    codes, uniq = pd.factorize(key)
+    # an event is (file, obs_id, event_id): runs of different datasets may share numbers
+    codes = timg.groupby(["file_uuid", "obs_id", "event_id"], sort=False).ngroup().to_numpy()
     value, _ = models.predict_events(model, timg, codes)
     first = np.unique(codes, return_index=True)[1]
     ev = timg.iloc[first].reset_index(drop=True)

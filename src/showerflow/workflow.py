@@ -37,10 +37,17 @@ def check_config(config):
             )
         sim = config.get("simulation", {})
         if spec.get("simulated") and sim.get("enabled"):
-            if spec["simulated"] not in sim.get("kinds", {}):
+            kind = spec["simulated"]
+            if kind not in sim.get("kinds", {}):
                 raise ConfigError(
-                    f"config: key 'datasets.{name}.simulated': kind '{spec['simulated']}' "
+                    f"config: key 'datasets.{name}.simulated': kind '{kind}' "
                     f"is not in simulation.kinds {sorted(sim.get('kinds', {}))}"
+                )
+            folder = os.path.normpath(os.path.join(sim["output"], kind))
+            if folder not in {os.path.normpath(f) for f in spec["folders"]}:
+                raise ConfigError(
+                    f"config: key 'datasets.{name}.folders': the simulated kind '{kind}' "
+                    f"is written to '{folder}', which is not among {spec['folders']}"
                 )
     for particle in ("gamma", "proton", "electron"):
         ds = config["performance"][particle]
