@@ -18,13 +18,15 @@ R = config["results"]
 
 wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
-    batch=r"\d+",
+    batch="[0-9a-f]{12}",
+    stage="energy|classification|dl2",
     kind="[A-Za-z0-9_]+",
 
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/catalog.smk"
+include: "rules/plan.smk"
 include: "rules/training.smk"
 include: "rules/models.smk"
 include: "rules/dl2.smk"

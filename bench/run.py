@@ -115,8 +115,10 @@ def bench_stages(args):
         n_events = sum(uproot.open(f)["events"].num_entries for f in batch)
 
         # training data: stage vs read + write
-        t_stage = best(lambda: stages.run_training_data(batch, tmp / "t.parquet"), args.repeat)
-        table = pd.read_parquet(tmp / "t.parquet")
+        t_stage = best(
+            lambda: stages.run_training_data(batch, tmp / "t", tmp / "t.json"), args.repeat
+        )
+        table = pd.concat([pd.read_parquet(p) for p in stages.resolve_outputs([tmp / "t.json"])])
         t_read = best(lambda: read_floor(batch, trees), args.repeat)
         t_write = best(lambda: write_floor(table, tmp / "floor.parquet"), args.repeat)
         rows = [("training data", n_events, t_stage, t_read + t_write, t_read, t_write, 0.0)]

@@ -1,4 +1,4 @@
-# One checkpoint per dataset: inspect its files, check the bookkeeping, assign roles, batch.
+# One checkpoint per dataset: inspect its files, check the bookkeeping, assign roles.
 
 
 checkpoint catalog:
@@ -6,7 +6,7 @@ checkpoint catalog:
         simulation_manifest,
     output:
         catalog=f"{R}/catalog/{{dataset}}.parquet",
-        batches=f"{R}/catalog/{{dataset}}.batches.json",
+        summary=f"{R}/catalog/{{dataset}}.json",
     log:
         f"{R}/logs/catalog/{{dataset}}.log",
     benchmark:
@@ -16,8 +16,8 @@ checkpoint catalog:
     params:
         spec=lambda w: config["datasets"][w.dataset],
         identity=config["identity"],
-        files_per_job=config["files_per_job"],
         skip_bad_files=config["skip_bad_files"],
+        max_files=TEST["max_files_per_dataset"],
         listing=listing_digest,
     script:
         "../scripts/catalog.py"

@@ -1,54 +1,138 @@
-# Input functions shared by the stage files. The catalog checkpoint decides the batches.
-from showerflow.stages import read_batches
+# Input functions shared by the stage files. Two kinds of checkpoints decide the work:
+# the catalog (which files, which roles) and the plans (which files still need a stage).
+import re
+import sys
+from pathlib import Path
+
+from snakemake.logging import logger
+
+from showerflow.bookkeeping import drift, read_plan
+from showerflow.stages import read_summary
 from showerflow.workflow import datasets_with_role, folder_digest
 
 SIM_OUT = config["simulation"]["output"]
+TEST = config["test_mode"]
+STAGE_ROLE = {
+    "energy": "energy",
+    "classification": "classification",
+    "dl2": "performance",
+}
+STAGE_DIR = {
+    "energy": f"{R}/training/energy",
+    "classification": f"{R}/training/classification",
+    "dl2": f"{R}/dl2",
+}
+STAGE_MODELS = {
+    "energy": {},
+    "classification": {"energy": f"{R}/models/energy.joblib"},
+    "dl2": {
+        "energy": f"{R}/models/energy.joblib",
+        "classifier": f"{R}/models/classifier.joblib",
+    },
+}
 
 
-def batches(dataset, role):
-    """Batches (lists of DL1 files) of a dataset's role, after its catalog checkpoint."""
-    out = checkpoints.catalog.get(dataset=dataset).output.batches
-    return read_batches(out)[role]
+# What to remove when a stage's outputs drifted: the plan, and the products downstream of
+# it up to a target, so that the run redoes exactly the damaged files and what follows.
+DRIFT_PRODUCTS = {
+    "energy": ["models/energy.joblib", "models/energy.metrics.json"],
+    "classification": ["models/classifier.joblib", "models/classifier.metrics.json"],
+    "dl2": [
+        "dl2/{dataset}.parquet",
+        "irf/irf.fits.gz",
+        "performance/sensitivity.ecsv",
+        "performance/angular_resolution.ecsv",
+        "performance/energy_bias_resolution.ecsv",
+        "performance/provenance.json",
+    ],
+}
 
 
-def batch_files(role):
-    """Input function: the DL1 files of batch {batch} of {dataset} for ``role``."""
+def invalidate_drifted_plans():
+    """Redo the plans whose outputs were deleted or rewritten since they were made.
+
+    Snakemake does not remake a missing intermediate file (a plan, a per-file output)
+    while the targets after it look up to date; so when ``drift`` finds an output that
+    differs from what its plan and batches left (one ``stat`` per output), the plan and
+    the products downstream of it are removed. The run then remakes exactly the damaged
+    files and what depends on them. A dry run only reports it; a finished production with
+    nothing damaged is left alone.
+    """
+    if not workflow.is_main_process:
+        return
+    dryrun = any(
+        a in ("--dry-run", "--dryrun", "--just-print")
+        or re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", a)
+        for a in sys.argv[1:]
+    )
+    for stage, folder in STAGE_DIR.items():
+        for dataset in config["datasets"]:
+            plan = Path(f"{R}/plans/{stage}/{dataset}.json")
+            state = drift(str(plan), f"{folder}/{dataset}")
+            if state == "consistent":
+                continue
+            products = [plan] + [
+                Path(R) / p.format(dataset=dataset) for p in DRIFT_PRODUCTS[stage]
+            ]
+            if dryrun:
+                logger.warning(
+                    f"outputs of {stage}/{dataset} were deleted or changed since its plan: "
+                    f"a real run remakes them and removes {[str(p) for p in products]} first"
+                )
+                continue
+            logger.warning(
+                f"outputs of {stage}/{dataset} were deleted or changed since its plan: "
+                "remaking that plan and what depends on it"
+            )
+            for p in products:
+                p.unlink(missing_ok=True)
+
+
+invalidate_drifted_plans()
+
+
+def plan_of(stage, dataset):
+    """The plan of a dataset and stage, after its checkpoint ran."""
+    return read_plan(checkpoints.plan.get(stage=stage, dataset=dataset).output.plan)
+
+
+def planned_batch(stage):
+    """Input function: the DL1 files of batch {batch} in the plan of ``stage``/{dataset}."""
 
     def inner(wildcards):
-        return batches(wildcards.dataset, role)[int(wildcards.batch)]
+        return plan_of(stage, wildcards.dataset)["batches"][wildcards.batch]
 
     return inner
 
 
-def batch_outputs(role, pattern):
-    """Input function: one output per batch, over every dataset with ``role``."""
+def stage_outputs(stage, dataset):
+    """Per-file outputs already good, plus the manifests of the batches still to run."""
+    plan = plan_of(stage, dataset)
+    done = [r["output"] for r in plan["files"] if r["status"] == "processed"]
+    folder = f"{STAGE_DIR[stage]}/{dataset}"
+    return done + [f"{folder}/batch-{b}.json" for b in plan["batches"]]
+
+
+def training_inputs(stage):
+    """Input function: the training tables of every dataset with the stage's role."""
 
     def inner(wildcards):
-        datasets = datasets_with_role(config, role)
-        out = [
-            pattern.format(dataset=ds, batch=i)
-            for ds in datasets
-            for i in range(len(batches(ds, role)))
-        ]
+        datasets = datasets_with_role(config, STAGE_ROLE[stage])
+        out = [p for ds in datasets for p in stage_outputs(stage, ds)]
         if not out:
             raise ValueError(
-                f"no file of datasets {datasets} has the '{role}' role: roles are drawn "
-                "by a hash of each file's identity, so a small dataset can get none; "
-                "add files or raise the role's fraction"
+                f"no file of datasets {datasets} has the '{STAGE_ROLE[stage]}' role: roles "
+                "are drawn by a hash of each file's identity, so a small dataset can get "
+                "none; add files or raise the role's fraction"
             )
         return out
 
     return inner
 
 
-def dataset_batch_outputs(role, pattern):
-    """Input function: one output per batch of dataset {dataset}."""
-
-    def inner(wildcards):
-        n = len(batches(wildcards.dataset, role))
-        return [pattern.format(dataset=wildcards.dataset, batch=i) for i in range(n)]
-
-    return inner
+def dl2_inputs(wildcards):
+    """Input function: the per-file DL2 outputs of dataset {dataset}."""
+    return stage_outputs("dl2", wildcards.dataset)
 
 
 def simulation_manifest(wildcards):
@@ -62,8 +146,6 @@ def simulation_manifest(wildcards):
 def listing_digest(wildcards):
     """Names, sizes and mtimes of a dataset's input files: the catalog reruns if they change."""
     spec = config["datasets"][wildcards.dataset]
-    if config["simulation"]["enabled"] and spec.get("simulated"):
-        return "simulated"
     return folder_digest(spec["folders"], spec["pattern"])
 
 
@@ -89,6 +171,7 @@ def final_outputs():
         f"{R}/performance/sensitivity.ecsv",
         f"{R}/performance/angular_resolution.ecsv",
         f"{R}/performance/energy_bias_resolution.ecsv",
+        f"{R}/performance/provenance.json",
         f"{R}/models/energy.metrics.json",
         f"{R}/models/classifier.metrics.json",
     ] + [f"{R}/plots/{name}.png" for name in PLOTS]

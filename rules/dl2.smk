@@ -1,30 +1,35 @@
-# DL2: both models applied per batch, then merged per dataset (simulation records travel along).
+# DL2: both models applied, one output per input file; merged per dataset.
 
 
 rule dl2:
     input:
-        files=batch_files("performance"),
+        files=planned_batch("dl2"),
         energy_model=f"{R}/models/energy.joblib",
         classifier=f"{R}/models/classifier.joblib",
     output:
-        dl2=f"{R}/dl2/{{dataset}}/batch{{batch}}.parquet",
+        manifest=f"{R}/dl2/{{dataset}}/batch-{{batch}}.json",
     log:
-        f"{R}/logs/dl2/{{dataset}}/batch{{batch}}.log",
+        f"{R}/logs/dl2/{{dataset}}/batch-{{batch}}.log",
     benchmark:
-        f"{R}/benchmarks/dl2/{{dataset}}/batch{{batch}}.tsv"
+        f"{R}/benchmarks/dl2/{{dataset}}/batch-{{batch}}.tsv"
     conda:
         "../envs/showerflow.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    params:
+        folder=lambda w: f"{STAGE_DIR['dl2']}/{w.dataset}",
+        naming=config["output_naming"],
+        max_events=TEST["max_events_per_file"],
+        skip_bad_files=config["skip_bad_files"],
     script:
         "../scripts/dl2.py"
 
 
 rule merge_dl2:
     input:
-        batches=dataset_batch_outputs(
-            "performance", f"{R}/dl2/{{dataset}}/batch{{batch}}.parquet"
-        ),
+        dl2=dl2_inputs,
+        plan=f"{R}/plans/dl2/{{dataset}}.json",
+        summary=f"{R}/catalog/{{dataset}}.json",
     output:
         dl2=f"{R}/dl2/{{dataset}}.parquet",
     log:
@@ -34,6 +39,9 @@ rule merge_dl2:
     conda:
         "../envs/showerflow.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=lambda w, attempt: 1000 * attempt,
+    params:
+        acceptance=config["acceptance"],
+        config=config,
     script:
         "../scripts/merge.py"

@@ -1,11 +1,9 @@
-# One estimator per telescope type, trained on all batches of the role, with metrics.
+# One estimator per telescope type, trained on every training table of the role.
 
 
 rule train_energy:
     input:
-        tables=batch_outputs(
-            "energy", f"{R}/training/energy/{{dataset}}/batch{{batch}}.parquet"
-        ),
+        tables=training_inputs("energy"),
         config=config["models"]["energy"],
     output:
         model=f"{R}/models/energy.joblib",
@@ -18,17 +16,14 @@ rule train_energy:
         "../envs/showerflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda w, attempt: 4000 * attempt,
     script:
         "../scripts/train.py"
 
 
 rule train_classifier:
     input:
-        tables=batch_outputs(
-            "classification",
-            f"{R}/training/classification/{{dataset}}/batch{{batch}}.parquet",
-        ),
+        tables=training_inputs("classification"),
         config=config["models"]["classifier"],
     output:
         model=f"{R}/models/classifier.joblib",
@@ -41,6 +36,6 @@ rule train_classifier:
         "../envs/showerflow.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda w, attempt: 4000 * attempt,
     script:
         "../scripts/train.py"

@@ -12,6 +12,7 @@ rule performance:
         sensitivity=f"{R}/performance/sensitivity.ecsv",
         angular_resolution=f"{R}/performance/angular_resolution.ecsv",
         energy_bias_resolution=f"{R}/performance/energy_bias_resolution.ecsv",
+        provenance=f"{R}/performance/provenance.json",
     log:
         f"{R}/logs/performance.log",
     benchmark:

@@ -1,36 +1,46 @@
-# Image-level training tables, one per batch of files.
+# Image-level training tables: one output per input file, written by batch jobs.
 
 
 rule training_data_energy:
     input:
-        files=batch_files("energy"),
+        files=planned_batch("energy"),
     output:
-        table=f"{R}/training/energy/{{dataset}}/batch{{batch}}.parquet",
+        manifest=f"{R}/training/energy/{{dataset}}/batch-{{batch}}.json",
     log:
-        f"{R}/logs/training/energy/{{dataset}}/batch{{batch}}.log",
+        f"{R}/logs/training/energy/{{dataset}}/batch-{{batch}}.log",
     benchmark:
-        f"{R}/benchmarks/training/energy/{{dataset}}/batch{{batch}}.tsv"
+        f"{R}/benchmarks/training/energy/{{dataset}}/batch-{{batch}}.tsv"
     conda:
         "../envs/showerflow.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    params:
+        folder=lambda w: f"{STAGE_DIR['energy']}/{w.dataset}",
+        naming=config["output_naming"],
+        max_events=TEST["max_events_per_file"],
+        skip_bad_files=config["skip_bad_files"],
     script:
         "../scripts/training_data.py"
 
 
 rule training_data_classification:
     input:
-        files=batch_files("classification"),
+        files=planned_batch("classification"),
         energy_model=f"{R}/models/energy.joblib",
     output:
-        table=f"{R}/training/classification/{{dataset}}/batch{{batch}}.parquet",
+        manifest=f"{R}/training/classification/{{dataset}}/batch-{{batch}}.json",
     log:
-        f"{R}/logs/training/classification/{{dataset}}/batch{{batch}}.log",
+        f"{R}/logs/training/classification/{{dataset}}/batch-{{batch}}.log",
     benchmark:
-        f"{R}/benchmarks/training/classification/{{dataset}}/batch{{batch}}.tsv"
+        f"{R}/benchmarks/training/classification/{{dataset}}/batch-{{batch}}.tsv"
     conda:
         "../envs/showerflow.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    params:
+        folder=lambda w: f"{STAGE_DIR['classification']}/{w.dataset}",
+        naming=config["output_naming"],
+        max_events=TEST["max_events_per_file"],
+        skip_bad_files=config["skip_bad_files"],
     script:
         "../scripts/training_data.py"

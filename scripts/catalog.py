@@ -1,4 +1,4 @@
-"""Snakemake adapter: one dataset's catalog, roles and batches (showerflow.stages.run_catalog)."""
+"""Snakemake adapter: one dataset's catalog and roles (showerflow.stages.run_catalog)."""
 
 from showerflow.logs import setup_logging
 from showerflow.stages import run_catalog
@@ -8,8 +8,8 @@ p = snakemake.params
 run_catalog(
     snakemake.wildcards.dataset,
     dict(p.spec, identity=p.identity),
-    p.files_per_job,
     snakemake.output.catalog,
-    snakemake.output.batches,
+    snakemake.output.summary,
     skip_bad_files=p.skip_bad_files,
+    max_files=p.max_files,
 )

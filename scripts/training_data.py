@@ -1,11 +1,16 @@
-"""Snakemake adapter: image-level training table of a batch (showerflow.stages.run_training_data)."""
+"""Snakemake adapter: training tables of a batch, one per file (showerflow.stages)."""
 
 from showerflow.logs import setup_logging
 from showerflow.stages import run_training_data
 
 setup_logging(snakemake.log[0])
+p = snakemake.params
 run_training_data(
     list(snakemake.input.files),
-    snakemake.output.table,
+    p.folder,
+    snakemake.output.manifest,
+    naming=p.naming,
     energy_model=snakemake.input.get("energy_model"),
+    max_events=p.max_events,
+    skip_bad_files=p.skip_bad_files,
 )

@@ -53,3 +53,116 @@ def read_trees(path):
     """All trees of a DL1 file as {tree: {column: array}}."""
     with uproot.open(path) as f:
         return {name: f[name].arrays(library="np") for name in ("simulation", "events", "images")}
+
+
+@pytest.fixture(scope="session")
+def e2e_run(tmp_path_factory):
+    """One run of the whole workflow on the small production: the workdir."""
+    from workflow_helpers import make_config, snakemake
+
+    workdir = tmp_path_factory.mktemp("e2e")
+    make_config(workdir)
+    snakemake(workdir)
+    return workdir
+
+
+# --- Shared by the cluster tests (test_slurm.py, test_htcondor.py): one local run of the
+# small production of workflow_helpers.py, started in the background, to compare with.
+
+
+class BackgroundRun:
+    """A command running in the background; :meth:`wait` returns its CompletedProcess."""
+
+    def __init__(self, cmd, cwd, env=None):
+        import subprocess
+
+        self.cmd, self.cwd = cmd, Path(cwd)
+        self._out = open(self.cwd / "run.out", "w+")  # noqa: SIM115 - closed in wait()
+        self._proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT, text=True
+        )
+        self._result = None
+
+    def wait(self, timeout=1800):
+        """Wait for the command; its output (stdout and stderr together) is ``.stdout``."""
+        import subprocess
+
+        if self._result is None:
+            rc = self._proc.wait(timeout=timeout)
+            self._out.seek(0)
+            self._result = subprocess.CompletedProcess(self.cmd, rc, self._out.read(), "")
+            self._out.close()
+        return self._result
+
+
+def cluster_workdir(workdir, **override):
+    """A working directory holding the small production's config (workflow_helpers.make_config)."""
+    from workflow_helpers import make_config
+
+    make_config(Path(workdir), **override)
+    return Path(workdir)
+
+
+@pytest.fixture(scope="session")
+def local_reference(tmp_path_factory):
+    """The small production run with profiles/local, in the background.
+
+    ``local_reference.wait()`` returns the finished run (check ``returncode``); the results
+    are under ``local_reference.cwd / "results"``.
+    """
+    import sys
+
+    workdir = cluster_workdir(tmp_path_factory.mktemp("local_reference"))
+    cmd = [sys.executable, "-m", "showerflow.cli", "run", "local", "--", "--snakefile"]
+    cmd += [str(REPO / "Snakefile"), "--configfile", str(workdir / "config.yaml")]
+    run = BackgroundRun(cmd, workdir)
+    yield run
+    run.wait()
+
+
+def assert_same_results(results, reference, datasets=("gamma", "proton", "electron")):
+    """Merged DL2 tables and IRF FITS data of two runs are the same.
+
+    Same events in the same order with identical identifiers and simulated values; model
+    outputs and every IRF column equal to 1e-9 relative (multi-threaded tree predictions sum
+    in varying order, which moves the last bits). The simulation records that travel with
+    each DL2 file are identical.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+    from astropy.io import fits
+
+    for ds in datasets:
+        a = pq.read_table(Path(results) / "dl2" / f"{ds}.parquet")
+        b = pq.read_table(Path(reference) / "dl2" / f"{ds}.parquet")
+        assert a.column_names == b.column_names, ds
+        assert a.num_rows == b.num_rows > 0, ds
+        for col in a.column_names:
+            x, y = a[col].to_numpy(), b[col].to_numpy()
+            if col in ("reco_energy", "gammaness"):
+                np.testing.assert_allclose(x, y, rtol=1e-9, atol=0, err_msg=f"{ds}.{col}")
+            else:
+                np.testing.assert_array_equal(x, y, err_msg=f"{ds}.{col}")
+        sim = [json.loads(t.schema.metadata[b"showerflow"])["simulation"] for t in (a, b)]
+        assert sim[0] == sim[1], ds
+    with fits.open(Path(results) / "irf" / "irf.fits.gz") as ha, fits.open(
+        Path(reference) / "irf" / "irf.fits.gz"
+    ) as hb:
+        assert [h.name for h in ha] == [h.name for h in hb]
+        n_columns = 0
+        for x, y in zip(ha, hb, strict=True):
+            if x.data is None:
+                continue
+            assert x.columns.names == y.columns.names, x.name
+            for col in x.columns.names:
+                np.testing.assert_allclose(
+                    np.asarray(x.data[col], float),
+                    np.asarray(y.data[col], float),
+                    rtol=1e-9,
+                    atol=0,
+                    equal_nan=True,
+                    err_msg=f"{x.name}.{col}",
+                )
+                n_columns += 1
+        assert n_columns > 20

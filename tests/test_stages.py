@@ -1,17 +1,32 @@
 """Stages on files, as the rules and the CLI run them: numbers, not only files."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
 from showerflow import stages
 from showerflow.contracts import DL2_COLUMNS, ContractError
 from showerflow.dl1 import inspect_dl1, read_events
 from showerflow.tables import read_table
 
-REPO_MODELS = __import__("conftest").REPO / "config" / "models"
+MODELS = REPO / "config" / "models"
+
+
+def _train(files, folder, name, config, energy_model=None):
+    stages.run_training_data(
+        files, folder / name, folder / f"{name}.json", energy_model=energy_model
+    )
+    stages.run_train(
+        [folder / f"{name}.json"],
+        MODELS / config,
+        folder / f"{name}.joblib",
+        folder / f"{name}.metrics.json",
+    )
+    return folder / f"{name}.joblib"
 
 
 @pytest.fixture(scope="module")
@@ -20,24 +35,13 @@ def trained(small_production, tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
     g, p = small_production["gamma"], small_production["proton"]
     d = small_production["gamma_diffuse"]
-    stages.run_training_data(g[:1] + d[:1], out / "e.parquet")
-    stages.run_train(
-        [out / "e.parquet"], REPO_MODELS / "energy.yaml", out / "energy.joblib", out / "energy.json"
-    )
-    stages.run_training_data(
-        g[1:2] + d[1:] + p[:2], out / "c.parquet", energy_model=out / "energy.joblib"
-    )
-    stages.run_train(
-        [out / "c.parquet"],
-        REPO_MODELS / "classifier.yaml",
-        out / "classifier.joblib",
-        out / "classifier.json",
-    )
+    energy = _train(g[:1] + d[:1], out, "energy", "energy.yaml")
+    _train(g[1:2] + d[1:] + p[:2], out, "classifier", "classifier.yaml", energy_model=energy)
     return out
 
 
-def test_catalog_stage_writes_roles_and_batches(small_production, tmp_path):
-    folder = str(__import__("pathlib").Path(small_production["gamma"][0]).parent)
+def test_catalog_stage_writes_roles(small_production, tmp_path):
+    folder = str(Path(small_production["gamma"][0]).parent)
     spec = {
         "folders": [folder],
         "pattern": "*.root",
@@ -45,25 +49,34 @@ def test_catalog_stage_writes_roles_and_batches(small_production, tmp_path):
         "roles": {"energy": 0.0, "classification": 0.0, "performance": 1.0},
         "identity": "uuid",
     }
-    table = stages.run_catalog("g", spec, 2, tmp_path / "c.parquet", tmp_path / "b.json")
+    table = stages.run_catalog("g", spec, tmp_path / "c.parquet", tmp_path / "c.json")
     assert len(table) == 3
-    batches = json.loads((tmp_path / "b.json").read_text())["roles"]
-    assert [len(b) for b in batches["performance"]] == [2, 1]
-    assert batches["energy"] == []
+    summary = json.loads((tmp_path / "c.json").read_text())
+    assert summary["roles"]["performance"] == sorted(small_production["gamma"])
+    assert summary["roles"]["energy"] == []
     back, meta = read_table(tmp_path / "c.parquet")
     assert meta["dataset"] == "g"
     assert back["n_showers"].sum() == 3 * 60_000
+    # test mode keeps the first files of each role
+    stages.run_catalog("g", spec, tmp_path / "t.parquet", tmp_path / "t.json", max_files=2)
+    assert (
+        json.loads((tmp_path / "t.json").read_text())["roles"]["performance"]
+        == sorted(small_production["gamma"])[:2]
+    )
 
 
 def test_training_table_joins_events(small_production, tmp_path):
     path = small_production["gamma"][0]
-    stages.run_training_data([path], tmp_path / "t.parquet")
-    df, meta = read_table(tmp_path / "t.parquet")
+    manifest = stages.run_training_data([path], tmp_path / "t", tmp_path / "m.json")
+    (rec,) = manifest["outputs"]
+    df, meta = read_table(rec["output"])
     info = inspect_dl1(path)
-    assert len(df) == info["n_images"]
+    assert Path(rec["output"]).name == f"{info['uuid']}.parquet"
+    assert len(df) == info["n_images"] == rec["n_rows"]
+    assert meta["n_events_in"] == info["n_events"]
     assert (df["particle"] == "gamma").all()
     assert (df["file_uuid"] == info["uuid"]).all()
-    assert meta["inputs"] == [path]
+    assert meta["input"] == path
     # each image carries its own event's values
     events = read_events(path)
     joined = df.merge(events, on=["obs_id", "event_id"], suffixes=("", "_event"))
@@ -76,9 +89,19 @@ def test_training_table_joins_events(small_production, tmp_path):
     assert (counts == first).all()
 
 
+def test_outputs_named_by_file_name(small_production, tmp_path):
+    path = small_production["electron"][0]
+    manifest = stages.run_training_data(
+        [path], tmp_path, tmp_path / "m.json", naming="name", max_events=100
+    )
+    out = manifest["outputs"][0]["output"]
+    assert Path(out).name == Path(path).name.replace(".root", ".parquet")
+    assert read_table(out)[1]["n_events_in"] == 100
+
+
 def test_models_have_metrics(trained):
-    e = json.loads((trained / "energy.json").read_text())
-    c = json.loads((trained / "classifier.json").read_text())
+    e = json.loads((trained / "energy.metrics.json").read_text())
+    c = json.loads((trained / "classifier.metrics.json").read_text())
     assert e["r2"] > 0.8
     assert c["roc_auc"] > 0.8
     assert set(e["feature_importances"]) == {"LST", "MST"}
@@ -86,13 +109,19 @@ def test_models_have_metrics(trained):
 
 def test_dl2_one_row_per_event_with_records(small_production, trained, tmp_path):
     files = small_production["electron"]
-    stages.run_dl2(
-        files, trained / "energy.joblib", trained / "classifier.joblib", tmp_path / "b0.parquet"
+    manifest = stages.run_dl2(
+        files,
+        trained / "energy.joblib",
+        trained / "classifier.joblib",
+        tmp_path,
+        tmp_path / "m.json",
     )
-    dl2, meta = read_table(tmp_path / "b0.parquet")
+    (rec,) = manifest["outputs"]
+    dl2, meta = read_table(rec["output"])
     assert list(dl2.columns) == list(DL2_COLUMNS)
-    assert len(dl2) == sum(inspect_dl1(f)["n_events"] for f in files)
-    assert len(meta["simulation"]) == len(files)
+    assert len(dl2) == inspect_dl1(files[0])["n_events"]
+    assert [r["obs_id"] for r in meta["simulation"]] == [inspect_dl1(files[0])["obs_id"]]
+    assert set(meta["models"]) == {"energy", "classifier"}
     ok = dl2["reco_energy"].notna()
     assert ok.mean() > 0.9
     ratio = np.log10(dl2.loc[ok, "reco_energy"] / dl2.loc[ok, "true_energy"])
@@ -101,26 +130,55 @@ def test_dl2_one_row_per_event_with_records(small_production, trained, tmp_path)
     assert dl2["gammaness"].notna().mean() > 0.9
 
 
+def test_bad_file_in_batch(small_production, trained, tmp_path):
+    bad = tmp_path / "bad.root"
+    bad.write_bytes(b"not root")
+    files = small_production["electron"] + [str(bad)]
+    args = (trained / "energy.joblib", trained / "classifier.joblib", tmp_path / "out")
+    with pytest.raises(ContractError, match="bad.root"):
+        stages.run_dl2(files, *args, tmp_path / "m1.json")
+    assert not (tmp_path / "m1.json").exists()
+    manifest = stages.run_dl2(files, *args, tmp_path / "m2.json", skip_bad_files=True)
+    assert len(manifest["outputs"]) == 1
+    (failed,) = manifest["failed"]
+    assert failed["file"] == str(bad)
+    assert failed["reason"].startswith("not a readable ROOT file")
+
+
 def test_merge_keeps_events_and_records_and_refuses_double_runs(
     small_production, trained, tmp_path
 ):
     g = small_production["gamma"]
-    parts = []
+    manifests = []
     for i, files in enumerate([g[:2], g[2:]]):
         stages.run_dl2(
             files,
             trained / "energy.joblib",
             trained / "classifier.joblib",
-            tmp_path / f"b{i}.parquet",
+            tmp_path / "dl2",
+            tmp_path / f"b{i}.json",
         )
-        parts.append(tmp_path / f"b{i}.parquet")
-    stages.run_merge(parts, tmp_path / "m.parquet", "gamma")
+        manifests.append(tmp_path / f"b{i}.json")
+    stages.run_merge(manifests, tmp_path / "m.parquet", "gamma")
     merged, meta = read_table(tmp_path / "m.parquet")
+    parts = sorted(stages.resolve_outputs(manifests))
     expect = pd.concat([read_table(p)[0] for p in parts], ignore_index=True)
     pd.testing.assert_frame_equal(merged, expect)
     assert sorted(r["obs_id"] for r in meta["simulation"]) == sorted(
         inspect_dl1(f)["obs_id"] for f in g
     )
+    assert sorted(meta["inputs"]) == sorted(g)
     with pytest.raises(ContractError, match="also in"):
-        stages.run_merge([parts[0], parts[0]], tmp_path / "dup.parquet")
+        stages.run_merge([manifests[0], parts[0]], tmp_path / "dup.parquet")
     assert not (tmp_path / "dup.parquet").exists()
+
+
+def test_acceptance_stops_a_thin_merge():
+    plan = {"files": [{"file": f"f{i}", "reason": ""} for i in range(10)]}
+    outputs = [{"file": f"f{i}", "output": f"o{i}"} for i in range(9)]
+    outputs.append({"file": "f9", "reason": "tree 'images' missing"})
+    summary = {"bad_files": [{"file": "g0", "reason": "not ROOT"}]}
+    with pytest.raises(ContractError, match=r"(?s)81.8% of the 11 files.*f9 \(dl2\): tree 'images'"):
+        stages.acceptance_check("proton", "dl2", plan, summary, outputs, 1.0)
+    left = stages.acceptance_check("proton", "dl2", plan, summary, outputs, 0.8)
+    assert [x["file"] for x in left] == ["f9", "g0"]

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,62 +16,14 @@ import pytest
 import yaml
 from astropy.io import fits
 from astropy.table import QTable
+from workflow_helpers import REPO, SNAKEMAKE, make_config, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-SMALL = {
-    "files_per_job": 3,
-    "simulation": {
-        "enabled": True,
-        "output": "results/dl1",
-        "seed": 1,  # with this seed every role of every dataset gets files (roles are drawn by hash)
-        "kinds": {
-            "gamma": {"n_runs": 8, "n_showers": 300_000},
-            "gamma_diffuse": {"n_runs": 2, "n_showers": 400_000},
-            "proton": {"n_runs": 8, "n_showers": 600_000},
-            "electron": {"n_runs": 2, "n_showers": 300_000},
-        },
-    },
-}
-
-
-def snakemake(workdir, *args, check=True):
-    cmd = SNAKEMAKE + [
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *args,
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
-    return res
-
-
-def make_config(workdir, **override):
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg.update(SMALL)
-    cfg["models"] = {k: str(REPO / v) for k, v in cfg["models"].items()}
-    cfg["performance"]["config"] = str(REPO / cfg["performance"]["config"])
-    cfg.update(override)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-    return cfg
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
-    make_config(workdir)
-    snakemake(workdir)
-    return workdir / "results"
+def run(e2e_run):
+    return e2e_run / "results"
 
 
 def test_classifier_separates(run):

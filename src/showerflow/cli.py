@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from . import runoptions
 from .contracts import ContractError
 
 __all__ = ["main", "build_parser"]
@@ -49,15 +50,22 @@ def _catalog(a):
         "roles": fractions,
         "identity": a.identity,
     }
-    run_catalog(
-        a.dataset, spec, a.files_per_job, a.catalog, a.batches, skip_bad_files=a.skip_bad_files
-    )
+    run_catalog(a.dataset, spec, a.catalog, a.summary, skip_bad_files=a.skip_bad_files)
 
 
 def _training_data(a):
     from .stages import run_training_data
 
-    run_training_data(a.files, a.output, energy_model=a.energy_model)
+    m = run_training_data(
+        a.files,
+        a.outdir,
+        a.manifest,
+        naming=a.naming,
+        energy_model=a.energy_model,
+        skip_bad_files=a.skip_bad_files,
+    )
+    for rec in m["outputs"]:
+        print(rec["output"])
 
 
 def _train(a):
@@ -71,7 +79,17 @@ def _train(a):
 def _dl2(a):
     from .stages import run_dl2
 
-    run_dl2(a.files, a.energy_model, a.classifier, a.output)
+    m = run_dl2(
+        a.files,
+        a.energy_model,
+        a.classifier,
+        a.outdir,
+        a.manifest,
+        naming=a.naming,
+        skip_bad_files=a.skip_bad_files,
+    )
+    for rec in m["outputs"]:
+        print(rec["output"])
 
 
 def _merge(a):
@@ -86,6 +104,30 @@ def _performance(a):
     cfg = load_performance_config(a.config)
     result = run_performance({"gamma": a.gamma, "proton": a.proton, "electron": a.electron}, cfg)
     write_outputs(result, a.outdir)
+
+
+def _status(a):
+    from .config import load_config
+    from .stages import write_json
+    from .status import format_status, production_status
+
+    config = load_config(a.configfile, "config")
+    rows, bad = production_status(config)
+    print(format_status(rows, bad))
+    if a.unprocessed:
+        todo = {}
+        for r in rows:
+            if r["files"] is not None and r["stage"] == a.stage:
+                todo[r["dataset"]] = r["unprocessed_files"]
+        write_json(todo, a.unprocessed)
+        print(f"\nunprocessed files of stage '{a.stage}' written to {a.unprocessed}")
+
+
+def _batch_arguments(s):
+    s.add_argument("-o", "--outdir", required=True, help="folder of the per-file outputs")
+    s.add_argument("--manifest", default=None, help="batch manifest (default: OUTDIR/batch.json)")
+    s.add_argument("--naming", choices=["uuid", "name"], default="uuid")
+    s.add_argument("--skip-bad-files", action="store_true")
 
 
 def build_parser():
@@ -129,16 +171,15 @@ def build_parser():
         metavar=("ENERGY", "CLASSIFICATION", "PERFORMANCE"),
     )
     s.add_argument("--identity", choices=["uuid", "name"], default="uuid")
-    s.add_argument("--files-per-job", type=int, default=4)
     s.add_argument("--skip-bad-files", action="store_true")
     s.add_argument("--catalog", required=True, help="output Parquet")
-    s.add_argument("--batches", required=True, help="output JSON")
+    s.add_argument("--summary", required=True, help="output JSON (roles, bad files)")
     s.set_defaults(func=_catalog)
 
     s = sub.add_parser("training-data", help="image-level training table of DL1 files")
     s.add_argument("files", nargs="+")
     s.add_argument("--energy-model", help="apply this energy model (classification data)")
-    s.add_argument("-o", "--output", required=True)
+    _batch_arguments(s)
     s.set_defaults(func=_training_data)
 
     s = sub.add_parser("train", help="train a model (config/models/*.yaml) on training tables")
@@ -153,10 +194,10 @@ def build_parser():
     s.add_argument("files", nargs="+")
     s.add_argument("--energy-model", required=True)
     s.add_argument("--classifier", required=True)
-    s.add_argument("-o", "--output", required=True)
+    _batch_arguments(s)
     s.set_defaults(func=_dl2)
 
-    s = sub.add_parser("merge", help="merge DL2 batch files")
+    s = sub.add_parser("merge", help="merge per-file DL2 outputs (or batch manifests)")
     s.add_argument("inputs", nargs="+")
     s.add_argument("--dataset", default="")
     s.add_argument("-o", "--output", required=True)
@@ -169,6 +210,13 @@ def build_parser():
     s.add_argument("--config", default="config/performance.yaml")
     s.add_argument("--outdir", required=True)
     s.set_defaults(func=_performance)
+
+    s = sub.add_parser("status", help="completeness of each dataset and stage")
+    s.add_argument("--configfile", default="config/config.yaml")
+    s.add_argument("--unprocessed", help="write {dataset: [files]} JSON of --stage here")
+    s.add_argument("--stage", default="dl2", choices=["energy", "classification", "dl2"])
+    s.set_defaults(func=_status)
+    runoptions.add_subcommands(sub)
     return p
 
 
@@ -177,6 +225,8 @@ def main(argv=None):
     from .logs import setup_logging
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "outdir", None) and hasattr(args, "manifest") and not args.manifest:
+        args.manifest = f"{args.outdir}/batch.json"
     setup_logging(level=10 if args.verbose else 20)
     try:
         args.func(args)

@@ -272,6 +272,11 @@ def predict_images(model, images):
     """
     cfg = model["config"]
     out = np.full(len(images), np.nan)
+    # one thread: forests sum their trees in a fixed order, so results are bit-identical
+    # from run to run (threads would add them in whatever order they finish)
+    for est in model["estimators"].values():
+        if "n_jobs" in est.get_params():
+            est.set_params(n_jobs=1)
     mask = quality_mask(images, cfg["quality_cuts"])
     types = images["tel_type"].to_numpy()
     for tel_type, est in model["estimators"].items():

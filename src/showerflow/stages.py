@@ -7,6 +7,7 @@ functions, and ``showerflow <stage>`` calls the same ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -17,15 +18,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import bookkeeping as bk
 from . import catalog as cat
 from . import dl1, models
 from .contracts import DL2_COLUMNS, ContractError
+from .provenance import record
 from .tables import atomic_path, read_metadata, read_table, write_table
 
 __all__ = [
     "write_json",
     "run_catalog",
-    "read_batches",
+    "read_summary",
+    "model_digests",
+    "collect_failures",
+    "run_plan",
+    "process_batch",
+    "resolve_outputs",
+    "acceptance_check",
     "training_table",
     "run_training_data",
     "run_train",
@@ -46,8 +55,8 @@ def write_json(obj, path):
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
 
 
-def run_catalog(dataset, spec, files_per_job, out_catalog, out_batches, skip_bad_files=False):
-    """Build one dataset's catalog, check its bookkeeping, assign roles and batches.
+def run_catalog(dataset, spec, out_catalog, out_summary, skip_bad_files=False, max_files=None):
+    """Build one dataset's catalog, check its bookkeeping and assign roles.
 
     Parameters
     ----------
@@ -56,12 +65,15 @@ def run_catalog(dataset, spec, files_per_job, out_catalog, out_batches, skip_bad
     spec : dict
         ``folders``, ``pattern``, ``query``, ``roles`` (fractions), ``identity``
         (``"uuid"`` or ``"name"``).
-    files_per_job : int
     out_catalog : str
         Parquet: one row per file with path, uuid, metadata, role.
-    out_batches : str
-        JSON: ``{"roles": {role: [[file, ...], ...]}, "bad_files": [...]}``.
+    out_summary : str
+        JSON: ``{"roles": {role: [file, ...]}, "bad_files": [{"file", "reason"}],
+        "digest": ...}``.
     skip_bad_files : bool
+        Record bad files and leave them out instead of stopping.
+    max_files : int, optional
+        Test mode: keep at most this many files per role (the first by path).
 
     Returns
     -------
@@ -82,30 +94,110 @@ def run_catalog(dataset, spec, files_per_job, out_catalog, out_batches, skip_bad
     if problems:
         table = table[~table["path"].isin([p["file"] for p in problems])]
         bad.extend(problems)
+    table = table.copy()
     table["dataset"] = dataset
     table["role"] = cat.assign_roles(table[spec["identity"]].astype(str), spec["roles"])
     table = table.sort_values("path").reset_index(drop=True)
-    roles = {
-        role: cat.make_batches(table.loc[table["role"] == role, "path"].tolist(), files_per_job)
-        for role in cat.ROLES
-    }
+    if max_files is not None:
+        table = table.groupby("role", sort=False).head(max_files).reset_index(drop=True)
+    roles = {r: table.loc[table["role"] == r, "path"].tolist() for r in cat.ROLES}
+    digest = hashlib.sha256(
+        "\n".join(
+            f"{p} {u} {c}"
+            for p, u, c in zip(table["path"], table["uuid"], table["checksum"], strict=True)
+        ).encode()
+    ).hexdigest()
     write_table(table, out_catalog, metadata={"dataset": dataset, "spec": spec})
-    write_json({"dataset": dataset, "roles": roles, "bad_files": bad}, out_batches)
+    write_json(
+        {"dataset": dataset, "roles": roles, "bad_files": bad, "digest": digest}, out_summary
+    )
     log.info(
         "catalog %s: %d files (%s) in %.1f s, %d bad",
         dataset,
         len(table),
-        ", ".join(f"{r}: {sum(map(len, b))}" for r, b in roles.items()),
+        ", ".join(f"{r}: {len(f)}" for r, f in roles.items()),
         time.perf_counter() - t0,
         len(bad),
     )
     return table
 
 
-def read_batches(path):
-    """Read a batches JSON written by :func:`run_catalog`."""
+def read_summary(path):
+    """Read a catalog summary JSON written by :func:`run_catalog`."""
     with open(path) as f:
-        return json.load(f)["roles"]
+        return json.load(f)
+
+
+def model_digests(model_paths):
+    """``{"models": {name: sha256}}``: what a stage's outputs must have been made with."""
+    if not model_paths:
+        return {}
+    return {"models": {name: bk.sha256(p) for name, p in sorted(model_paths.items())}}
+
+
+def collect_failures(folder):
+    """Input -> reason of its last failure, from the batch manifests in ``folder``."""
+    failures = {}
+    manifests = sorted(Path(folder).glob("batch-*.json"), key=lambda p: p.stat().st_mtime_ns)
+    for manifest in manifests:
+        data = json.loads(manifest.read_text())
+        for rec in data.get("failed", []):
+            failures[rec["file"]] = rec["reason"]
+        for rec in data.get("outputs", []):
+            failures.pop(rec["file"], None)
+    return failures
+
+
+def run_plan(
+    dataset, stage, catalog, folder, naming, files_per_job, output, models=None, max_events=None
+):
+    """Classify a dataset's inputs for a stage and batch the unprocessed ones.
+
+    Parameters
+    ----------
+    dataset : str
+    stage : {"energy", "classification", "dl2"}
+    catalog : str
+        The dataset's catalog (Parquet).
+    folder : str
+        Folder of the stage's per-file outputs.
+    naming : {"uuid", "name"}
+    files_per_job : int
+    output : str
+        Plan JSON (see :func:`showerflow.bookkeeping.make_plan`).
+    models : dict, optional
+        Model name -> path the outputs must have been made with.
+    max_events : int, optional
+        Test mode: events per file.
+
+    Returns
+    -------
+    dict
+        The plan.
+    """
+    table, _ = read_table(catalog)
+    inputs = table[table["role"] == bk.STAGES[stage]["role"]]
+    requires = model_digests(models)
+    rows = bk.classify(
+        inputs, folder, naming, stage, requires, collect_failures(folder), max_events
+    )
+    plan = bk.make_plan(dataset, stage, rows, files_per_job, requires)
+    write_json(plan, output)
+    c = plan["counts"]
+    log.info(
+        "plan %s/%s: %d processed, %d unprocessed, %d corrupt, %d failed -> %d batches",
+        stage,
+        dataset,
+        c["processed"],
+        c["unprocessed"],
+        c["corrupt"],
+        c["failed"],
+        len(plan["batches"]),
+    )
+    for r in rows:
+        if r["status"] in ("corrupt", "failed"):
+            log.warning("%s %s: %s", r["status"], r["file"], r["reason"])
+    return plan
 
 
 def _event_index(events, images, path):
@@ -140,7 +232,8 @@ def training_table(path, energy_model=None, entry_stop=None):
     Returns
     -------
     pandas.DataFrame
-        Image columns, the event columns models use, ``particle`` and ``file_uuid``.
+        Image columns, the event columns models use, ``particle`` and ``file_uuid``;
+        ``attrs["n_events_in"]`` is the number of events read.
     """
     handle = dl1.open_dl1(path)
     rec = dl1.read_simulation(path, handle=handle)
@@ -156,27 +249,109 @@ def training_table(path, energy_model=None, entry_stop=None):
     if energy_model is not None:
         energy, _ = models.predict_events(energy_model, images, idx, len(events))
         images["reco_energy"] = energy[idx]
-    return images.reset_index(drop=True)
+    images = images.reset_index(drop=True)
+    images.attrs["n_events_in"] = len(events)
+    return images
 
 
-def run_training_data(files, output, energy_model=None, entry_stop=None):
-    """Write the image-level training table of a batch of DL1 files.
+def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, meta=None):
+    """Run ``make`` on each input file; write one output per file and the batch manifest.
 
     Parameters
     ----------
     files : list of str
-    output : str
+        DL1 inputs.
+    folder : str
+        Where the per-file outputs go (named by :func:`bookkeeping.output_path`).
+    naming : {"uuid", "name"}
+    manifest : str
+        Batch manifest JSON: ``{"outputs": [{"file", "output", "state", "n_rows"}],
+        "failed": [{"file", "reason"}]}``; written last, atomically.
+    make : callable
+        ``make(path) -> (DataFrame, dict)``: the table and its metadata, which must hold
+        ``n_events_in`` and ``uuid``.
+    skip_bad_files : bool
+        Record a failing input and go on with the others, instead of stopping.
+    meta : dict, optional
+        Metadata added to every output (model digests).
+
+    Returns
+    -------
+    dict
+        The manifest.
+    """
+    outputs, failed = [], []
+    t0, n_total = time.perf_counter(), 0
+    for i, path in enumerate(files):
+        try:
+            df, info = make(path)
+        except ContractError as err:
+            if not skip_bad_files:
+                raise
+            log.warning("skipping bad input %s: %s", path, err.problem)
+            failed.append({"file": str(path), "reason": err.problem})
+            continue
+        out = bk.output_path(folder, info["uuid"], Path(path).name, naming)
+        write_table(
+            df, out, metadata={**info, **(meta or {}), "n_rows": len(df), "input": str(path)}
+        )
+        outputs.append(
+            {"file": str(path), "output": out, "state": bk.file_state(out), "n_rows": len(df)}
+        )
+        n_total += info["n_events_in"]
+        dt = time.perf_counter() - t0
+        log.info(
+            "%d/%d files, %d events, %.0f events/s",
+            i + 1,
+            len(files),
+            n_total,
+            n_total / max(dt, 1e-9),
+        )
+    result = {"outputs": outputs, "failed": failed}
+    write_json(result, manifest)
+    return result
+
+
+def run_training_data(
+    files, folder, manifest, naming="uuid", energy_model=None, max_events=None, skip_bad_files=False
+):
+    """Write the image-level training table of each DL1 file of a batch.
+
+    Parameters
+    ----------
+    files : list of str
+    folder : str
+        Folder of the per-file outputs.
+    manifest : str
+        The batch manifest (the Snakemake output).
+    naming : {"uuid", "name"}
     energy_model : str, optional
         Path of the energy model to apply (classification training data).
-    entry_stop : int, optional
+    max_events : int, optional
+        Test mode: events read per file.
+    skip_bad_files : bool
     """
-    t0 = time.perf_counter()
     model = models.load_model(energy_model) if energy_model else None
-    frames = [training_table(f, model, entry_stop) for f in files]
-    df = pd.concat(frames, ignore_index=True)
-    write_table(df, output, metadata={"inputs": [str(f) for f in files]})
-    dt = time.perf_counter() - t0
-    log.info("training data: %d images from %d files in %.1f s", len(df), len(files), dt)
+    meta = model_digests({"energy": energy_model} if energy_model else None)
+
+    def make(path):
+        df = training_table(path, model, max_events)
+        n_in = df.attrs["n_events_in"]
+        uuid = df["file_uuid"].iloc[0] if len(df) else dl1.file_uuid(path)
+        return df, {"uuid": uuid, "n_events_in": int(n_in)}
+
+    return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
+
+
+def resolve_outputs(paths):
+    """Per-file outputs named by a stage's inputs: Parquet files, or batch manifests."""
+    out = []
+    for p in map(str, paths):
+        if p.endswith(".json"):
+            out.extend(rec["output"] for rec in json.loads(Path(p).read_text())["outputs"])
+        else:
+            out.append(p)
+    return out
 
 
 def _read_training(paths, columns):
@@ -205,6 +380,7 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
         The metrics.
     """
     cfg = models.load_model_config(model_config)
+    inputs = resolve_outputs(inputs)
     if not inputs:
         raise ValueError(f"no training table for the {cfg['kind']} model")
     needed = set(models.feature_columns(cfg["features"]))
@@ -243,6 +419,7 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     metrics["per_tel_type"] = model["counts"]
     metrics["training_inputs"] = [str(p) for p in inputs]
     model["metrics"] = metrics
+    model["provenance"] = record(config=cfg, inputs=inputs)
     models.save_model(model, output)
     write_json(metrics, metrics_output)
     return metrics
@@ -280,49 +457,134 @@ def dl2_table(path, energy_model, classifier, entry_stop=None):
     return out[list(DL2_COLUMNS)], rec
 
 
-def run_dl2(files, energy_model, classifier, output, entry_stop=None):
-    """Write the DL2 table of a batch of DL1 files, with their simulation records.
+def run_dl2(
+    files,
+    energy_model,
+    classifier,
+    folder,
+    manifest,
+    naming="uuid",
+    max_events=None,
+    skip_bad_files=False,
+):
+    """Write the DL2 table of each DL1 file of a batch, with its simulation record.
 
     Parameters
     ----------
     files : list of str
     energy_model, classifier : str
         Model paths.
-    output : str
-    entry_stop : int, optional
+    folder : str
+        Folder of the per-file DL2 outputs.
+    manifest : str
+        The batch manifest (the Snakemake output).
+    naming : {"uuid", "name"}
+    max_events : int, optional
+        Test mode: events read per file.
+    skip_bad_files : bool
+
+    Returns
+    -------
+    dict
+        The manifest.
     """
-    t0 = time.perf_counter()
     e_model, c_model = models.load_model(energy_model), models.load_model(classifier)
-    frames, records = [], []
-    for f in files:
-        df, rec = dl2_table(f, e_model, c_model, entry_stop)
-        frames.append(df)
-        records.append(rec)
-    dl2 = pd.concat(frames, ignore_index=True)
-    meta = {"simulation": records, "inputs": [str(f) for f in files]}
-    write_table(dl2, output, metadata=meta)
-    dt = time.perf_counter() - t0
-    log.info(
-        "DL2: %d events from %d files in %.1f s (%.0f ev/s)",
-        len(dl2),
-        len(files),
-        dt,
-        len(dl2) / max(dt, 1e-9),
-    )
+    meta = model_digests({"energy": energy_model, "classifier": classifier})
+
+    def make(path):
+        df, rec = dl2_table(path, e_model, c_model, max_events)
+        return df, {"uuid": dl1.file_uuid(path), "n_events_in": len(df), "simulation": [rec]}
+
+    return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
 
 
-def run_merge(inputs, output, dataset=""):
-    """Merge per-batch DL2 files into one, streaming batch by batch.
+def acceptance_check(dataset, stage, plan, summary, outputs, acceptance):
+    """Stop a merge whose dataset is processed below the ``acceptance`` fraction.
+
+    Parameters
+    ----------
+    dataset, stage : str
+    plan : dict
+        The stage's plan (its inputs).
+    summary : dict
+        The dataset's catalog summary (its bad files).
+    outputs : list of dict
+        Batch manifests' ``outputs`` and ``failed`` merged: ``{"file", ...}``.
+    acceptance : float
+
+    Returns
+    -------
+    list of dict
+        The files left out, ``{"file", "stage", "reason"}``.
+    """
+    done = {o["file"] for o in outputs if "output" in o}
+    left = [
+        {
+            "file": r["file"],
+            "stage": stage,
+            "reason": next(
+                (o["reason"] for o in outputs if o["file"] == r["file"] and "reason" in o),
+                r["reason"] or "not processed",
+            ),
+        }
+        for r in plan["files"]
+        if r["file"] not in done
+    ]
+    left += [
+        {"file": b["file"], "stage": "catalog", "reason": b["reason"]}
+        for b in summary.get("bad_files", [])
+    ]
+    total = len(plan["files"]) + len(summary.get("bad_files", []))
+    fraction = (total - len(left)) / total if total else 0.0
+    if fraction < acceptance:
+        listing = "\n".join(f"  {x['file']} ({x['stage']}): {x['reason']}" for x in left)
+        raise ContractError(
+            dataset,
+            f"only {fraction:.1%} of the {total} files are processed, below the acceptance "
+            f"of {acceptance:.1%}; left out:\n{listing}",
+        )
+    return left
+
+
+def run_merge(inputs, output, dataset="", plan=None, summary=None, acceptance=1.0, provenance=None):
+    """Merge per-file DL2 outputs into one file, streaming them one by one.
 
     The simulation records of all inputs are concatenated into the output's metadata;
-    a run (obs_id) present in two inputs is an error (it would be counted twice).
+    a run (obs_id) present in two inputs is an error (it would be counted twice). With
+    a ``plan``, the merge first checks the processed fraction against ``acceptance``.
 
     Parameters
     ----------
     inputs : list of str
+        Per-file DL2 outputs and/or batch manifests.
     output : str
     dataset : str
+    plan : str, optional
+        The dataset's DL2 plan (JSON).
+    summary : str, optional
+        The dataset's catalog summary (JSON).
+    acceptance : float
+    provenance : dict, optional
+        Stored under ``provenance`` in the output's metadata.
     """
+    left = []
+    if plan is not None:
+        records_out = []
+        for p in map(str, inputs):
+            if p.endswith(".json"):
+                m = json.loads(Path(p).read_text())
+                records_out += m["outputs"] + m["failed"]
+            else:
+                records_out.append({"file": read_metadata(p).get("input", p), "output": p})
+        left = acceptance_check(
+            dataset,
+            "dl2",
+            bk.read_plan(plan),
+            read_summary(summary) if summary else {},
+            records_out,
+            acceptance,
+        )
+    inputs = sorted(resolve_outputs(inputs))
     records, seen, sources = [], {}, []
     for path in inputs:
         meta = read_metadata(path)
@@ -335,8 +597,14 @@ def run_merge(inputs, output, dataset=""):
                 )
             seen[rec["obs_id"]] = path
             records.append(rec)
-        sources.extend(meta.get("inputs", []))
-    meta = {"dataset": dataset, "simulation": records, "inputs": sources}
+        sources.append(meta.get("input", path))
+    meta = {
+        "dataset": dataset,
+        "simulation": records,
+        "inputs": sources,
+        "left_out": left,
+        "provenance": provenance or {},
+    }
     n = 0
     with atomic_path(output) as tmp:
         writer = None
