@@ -2,6 +2,7 @@
 
     python bench/run.py stages     # per-batch stage cost vs. its I/O + predict floor (~1 min)
     python bench/run.py demo       # the full demo workflow: wall time, peak memory per job
+    python bench/run.py plan       # plan checkpoint of a 10^4-file dataset vs its I/O floor
 
 ``stages``: a batch of toy DL1 files is processed by the real stage functions
 (``showerflow.stages``) and by the floor for the same work: uproot reading the same
@@ -210,6 +211,62 @@ def bench_demo(args):
             print(f"kept {work}")
 
 
+def bench_plan(args):
+    """Plan checkpoint of one dataset of N files, half processed: vs reading the footers."""
+    from showerflow import bookkeeping as bk
+    from showerflow.stages import run_plan
+    from showerflow.tables import write_table
+
+    tmp = Path(tempfile.mkdtemp(prefix="showerflow-plan-"))
+    try:
+        n = args.files
+        catalog = pd.DataFrame(
+            {
+                "path": [f"/dl1/proton/run{i:06d}.root" for i in range(n)],
+                "uuid": [f"00000000-0000-0000-0000-{i:012d}" for i in range(n)],
+                "name": [f"run{i:06d}.root" for i in range(n)],
+                "n_events": 1000,
+                "role": "performance",
+            }
+        )
+        write_table(catalog, tmp / "catalog.parquet")
+        folder = tmp / "dl2"
+        table = pd.DataFrame(
+            {c: np.arange(3) for c in ("obs_id", "event_id", "reco_energy", "gammaness")}
+        )
+        print(f"writing {n // 2} tiny per-file outputs ...", flush=True)
+        for rec in catalog.iloc[: n // 2].to_dict("records"):
+            write_table(
+                table,
+                bk.output_path(folder, rec["uuid"], rec["name"], "uuid"),
+                metadata={"n_events_in": 1000, "n_rows": 3},
+            )
+        t_plan = best(
+            lambda: run_plan(
+                "proton", "dl2", tmp / "catalog.parquet", folder, "uuid", 4, tmp / "plan.json"
+            ),
+            args.repeat,
+        )
+        outs = [bk.output_path(folder, u, "", "uuid") for u in catalog["uuid"]]
+
+        def floor():
+            for o in outs:
+                if os.path.exists(o):
+                    pq.read_metadata(o)
+
+        t_floor = best(floor, args.repeat)
+        t_drift = best(lambda: bk.drift(tmp / "plan.json", folder), args.repeat)
+        print(f"\nmachine: {machine()}")
+        print(
+            f"plan of {n} files ({n // 2} processed): {t_plan:.2f} s "
+            f"(target < 10 s: {'ok' if t_plan < 10 else 'MISSED'}); reading the same "
+            f"footers alone: {t_floor:.2f} s; ratio {t_plan / t_floor:.2f}"
+        )
+        print(f"drift check at parse time (one stat per output): {t_drift:.3f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -217,6 +274,10 @@ def main(argv=None):
     s.add_argument("--files", type=int, default=4, help="files in the batch")
     s.add_argument("--repeat", type=int, default=3)
     s.set_defaults(func=bench_stages)
+    s = sub.add_parser("plan", help="plan checkpoint of a dataset of N files")
+    s.add_argument("--files", type=int, default=10_000)
+    s.add_argument("--repeat", type=int, default=3)
+    s.set_defaults(func=bench_plan)
     s = sub.add_parser("demo", help="the full demo workflow")
     s.add_argument("--cores", type=int, default=2)
     s.add_argument("--keep", action="store_true", help="keep the work folder")
