@@ -83,6 +83,7 @@ def predict_floor(model, images):
 
     mask = m.quality_mask(images, model["config"]["quality_cuts"])
     for tel_type, est in model["estimators"].items():
+        est.set_params(n_jobs=1)  # as the stage: one thread, a fixed summation order
         sel = mask & (images["tel_type"].to_numpy() == tel_type)
         X = m.derive_features(images[sel], model["features"])
         X = X[np.isfinite(X).all(axis=1)]
@@ -103,13 +104,15 @@ def bench_stages(args):
         d = simulate_production(tmp / "d", "gamma_diffuse", 1, 1_000_000, seed=3, first_obs_id=50)
         p = simulate_production(tmp / "p", "proton", 2, 4_000_000, seed=3, first_obs_id=100)
         cfg = REPO / "config" / "models"
-        stages.run_training_data([g[0], d[0]], tmp / "e.parquet")
+        stages.run_training_data([g[0], d[0]], tmp / "e", tmp / "e.m.json")
         stages.run_train(
-            [tmp / "e.parquet"], cfg / "energy.yaml", tmp / "e.joblib", tmp / "e.json", n_jobs=2
+            [tmp / "e.m.json"], cfg / "energy.yaml", tmp / "e.joblib", tmp / "e.json", n_jobs=2
         )
-        stages.run_training_data([g[0], d[0]] + p, tmp / "c.parquet", energy_model=tmp / "e.joblib")
+        stages.run_training_data(
+            [g[0], d[0]] + p, tmp / "c", tmp / "c.m.json", energy_model=tmp / "e.joblib"
+        )
         stages.run_train(
-            [tmp / "c.parquet"], cfg / "classifier.yaml", tmp / "c.joblib", tmp / "c.json", n_jobs=2
+            [tmp / "c.m.json"], cfg / "classifier.yaml", tmp / "c.joblib", tmp / "c.json", n_jobs=2
         )
         batch = [str(x) for x in g[1:]]
         trees = {"simulation": None, "events": list(EVENT_COLUMNS), "images": list(IMAGE_COLUMNS)}
@@ -127,10 +130,12 @@ def bench_stages(args):
         # DL2: stage vs read + write + predict
         e_model, c_model = load_model(tmp / "e.joblib"), load_model(tmp / "c.joblib")
         t_stage = best(
-            lambda: stages.run_dl2(batch, tmp / "e.joblib", tmp / "c.joblib", tmp / "dl2.parquet"),
+            lambda: stages.run_dl2(
+                batch, tmp / "e.joblib", tmp / "c.joblib", tmp / "dl2", tmp / "dl2.json"
+            ),
             args.repeat,
         )
-        dl2 = pd.read_parquet(tmp / "dl2.parquet")
+        dl2 = pd.concat([pd.read_parquet(p) for p in stages.resolve_outputs([tmp / "dl2.json"])])
         images = pd.concat([stages.training_table(f, e_model) for f in batch], ignore_index=True)
         t_pred = best(
             lambda: (predict_floor(e_model, images), predict_floor(c_model, images)), args.repeat
