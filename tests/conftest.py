@@ -146,9 +146,10 @@ def assert_same_results(results, reference, datasets=("gamma", "proton", "electr
                 np.testing.assert_array_equal(x, y, err_msg=f"{ds}.{col}")
         sim = [json.loads(t.schema.metadata[b"showerflow"])["simulation"] for t in (a, b)]
         assert sim[0] == sim[1], ds
-    with fits.open(Path(results) / "irf" / "irf.fits.gz") as ha, fits.open(
-        Path(reference) / "irf" / "irf.fits.gz"
-    ) as hb:
+    with (
+        fits.open(Path(results) / "irf" / "irf.fits.gz") as ha,
+        fits.open(Path(reference) / "irf" / "irf.fits.gz") as hb,
+    ):
         assert [h.name for h in ha] == [h.name for h in hb]
         n_columns = 0
         for x, y in zip(ha, hb, strict=True):

@@ -622,7 +622,7 @@ def _layers(args):
 
 
 def _merged(args):
-    """Merge the layers and check the result; ``(merged, origins, layers, problems)``."""
+    """Merge the layers and check the result: ``(merged, origins, sources, problems)``."""
     sources, layers = _layers(args)
     merged, origins = merge_layers(layers)
     problems = unknown_keys(merged, snakemake_options()) + backend_problems(merged)
@@ -656,7 +656,7 @@ def _run(args):
         if changed is not None:
             extra = changed
         else:
-            existing = merged.get("configfiles", merged.pop("configfile", []))
+            existing = merged.pop("configfiles", None) or merged.pop("configfile", None) or []
             existing = [existing] if isinstance(existing, str) else list(existing)
             merged["configfiles"] = [*existing, str(overlay)]
             origins[("configfiles",)] = "--test"
