@@ -13,6 +13,9 @@ checkpoint catalog:
         f"{R}/benchmarks/catalog/{{dataset}}.tsv"
     conda:
         "../envs/showerflow.yaml"
+    resources:
+        mem_mb=lambda w, attempt: 1000 * attempt,
+        runtime=30,
     params:
         spec=lambda w: config["datasets"][w.dataset],
         identity=config["identity"],

@@ -130,6 +130,12 @@ def training_inputs(stage):
     return inner
 
 
+def all_plans(stage):
+    """Every plan of a stage, as plain inputs: Snakemake schedules them all at once."""
+    role = STAGE_ROLE[stage]
+    return [f"{R}/plans/{stage}/{ds}.json" for ds in datasets_with_role(config, role)]
+
+
 def dl2_inputs(wildcards):
     """Input function: the per-file DL2 outputs of dataset {dataset}."""
     return stage_outputs("dl2", wildcards.dataset)

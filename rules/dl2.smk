@@ -16,6 +16,8 @@ rule dl2:
         "../envs/showerflow.yaml"
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
+        runtime=120,
+        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
     params:
         folder=lambda w: f"{STAGE_DIR['dl2']}/{w.dataset}",
         naming=config["output_naming"],
@@ -40,6 +42,8 @@ rule merge_dl2:
         "../envs/showerflow.yaml"
     resources:
         mem_mb=lambda w, attempt: 1000 * attempt,
+        runtime=30,
+        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
     params:
         acceptance=config["acceptance"],
         config=config,

@@ -4,6 +4,7 @@
 rule train_energy:
     input:
         tables=training_inputs("energy"),
+        plans=all_plans("energy"),
         config=config["models"]["energy"],
     output:
         model=f"{R}/models/energy.joblib",
@@ -17,6 +18,7 @@ rule train_energy:
     threads: 2
     resources:
         mem_mb=lambda w, attempt: 4000 * attempt,
+        runtime=240,
     script:
         "../scripts/train.py"
 
@@ -24,6 +26,7 @@ rule train_energy:
 rule train_classifier:
     input:
         tables=training_inputs("classification"),
+        plans=all_plans("classification"),
         config=config["models"]["classifier"],
     output:
         model=f"{R}/models/classifier.joblib",
@@ -37,5 +40,6 @@ rule train_classifier:
     threads: 2
     resources:
         mem_mb=lambda w, attempt: 4000 * attempt,
+        runtime=240,
     script:
         "../scripts/train.py"

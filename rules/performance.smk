@@ -20,6 +20,7 @@ rule performance:
     conda:
         "../envs/showerflow.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=lambda w, attempt: 4000 * attempt,
+        runtime=60,
     script:
         "../scripts/performance.py"

@@ -13,6 +13,9 @@ checkpoint plan:
         f"{R}/benchmarks/plans/{{stage}}/{{dataset}}.tsv"
     conda:
         "../envs/showerflow.yaml"
+    resources:
+        mem_mb=lambda w, attempt: 1000 * attempt,
+        runtime=15,
     params:
         folder=lambda w: f"{STAGE_DIR[w.stage]}/{w.dataset}",
         models=lambda w: STAGE_MODELS[w.stage],

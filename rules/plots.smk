@@ -15,6 +15,9 @@ rule plot_models:
         f"{R}/logs/plots/models.log",
     conda:
         "../envs/showerflow.yaml"
+    resources:
+        mem_mb=lambda w, attempt: 1000 * attempt,
+        runtime=15,
     script:
         "../scripts/plot_models.py"
 
@@ -37,5 +40,8 @@ rule plot_performance:
         f"{R}/logs/plots/performance.log",
     conda:
         "../envs/showerflow.yaml"
+    resources:
+        mem_mb=lambda w, attempt: 1000 * attempt,
+        runtime=15,
     script:
         "../scripts/plot_performance.py"

@@ -11,7 +11,8 @@ rule simulate:
     conda:
         "../envs/showerflow.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+        runtime=60,
     params:
         folder=lambda w: f"{SIM_OUT}/{w.kind}",
         n_runs=lambda w: config["simulation"]["kinds"][w.kind]["n_runs"],

@@ -14,6 +14,8 @@ rule training_data_energy:
         "../envs/showerflow.yaml"
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
+        runtime=60,
+        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
     params:
         folder=lambda w: f"{STAGE_DIR['energy']}/{w.dataset}",
         naming=config["output_naming"],
@@ -37,6 +39,8 @@ rule training_data_classification:
         "../envs/showerflow.yaml"
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
+        runtime=60,
+        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
     params:
         folder=lambda w: f"{STAGE_DIR['classification']}/{w.dataset}",
         naming=config["output_naming"],

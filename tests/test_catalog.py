@@ -140,9 +140,7 @@ def test_catalog_stage_skips_disagreeing_run_when_asked(tmp_path, small_producti
     }
     with pytest.raises(ContractError, match="z_odd.root: simulation.max_scatter_range"):
         run_catalog("g", spec, tmp_path / "c.parquet", tmp_path / "b.json")
-    table = run_catalog(
-        "g", spec, tmp_path / "c.parquet", tmp_path / "b.json", skip_bad_files=True
-    )
+    table = run_catalog("g", spec, tmp_path / "c.parquet", tmp_path / "b.json", skip_bad_files=True)
     assert len(table) == len(small_production["gamma"])
     bad = json.loads((tmp_path / "b.json").read_text())["bad_files"]
     assert [b["file"] for b in bad] == [str(folder / "z_odd.root")]

@@ -178,7 +178,9 @@ def test_acceptance_stops_a_thin_merge():
     outputs = [{"file": f"f{i}", "output": f"o{i}"} for i in range(9)]
     outputs.append({"file": "f9", "reason": "tree 'images' missing"})
     summary = {"bad_files": [{"file": "g0", "reason": "not ROOT"}]}
-    with pytest.raises(ContractError, match=r"(?s)81.8% of the 11 files.*f9 \(dl2\): tree 'images'"):
+    with pytest.raises(
+        ContractError, match=r"(?s)81.8% of the 11 files.*f9 \(dl2\): tree 'images'"
+    ):
         stages.acceptance_check("proton", "dl2", plan, summary, outputs, 1.0)
     left = stages.acceptance_check("proton", "dl2", plan, summary, outputs, 0.8)
     assert [x["file"] for x in left] == ["f9", "g0"]
