@@ -6,29 +6,21 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from showerflow.bookkeeping import drift, read_plan
+from showerflow.bookkeeping import STAGES, drift, read_plan
 from showerflow.stages import read_summary
+from showerflow.status import STAGE_FOLDERS
+from showerflow.status import STAGE_MODELS as STATUS_STAGE_MODELS
 from showerflow.workflow import datasets_with_role, folder_digest
 
 SIM_OUT = config["simulation"]["output"]
 TEST = config["test_mode"]
-STAGE_ROLE = {
-    "energy": "energy",
-    "classification": "classification",
-    "dl2": "performance",
-}
-STAGE_DIR = {
-    "energy": f"{R}/training/energy",
-    "classification": f"{R}/training/classification",
-    "dl2": f"{R}/dl2",
-}
+# Stage -> role of its inputs, folder of its outputs, models it applies (one definition,
+# in the package, shared with `showerflow status`).
+STAGE_ROLE = {stage: spec["role"] for stage, spec in STAGES.items()}
+STAGE_DIR = {stage: f"{R}/{folder}" for stage, folder in STAGE_FOLDERS.items()}
 STAGE_MODELS = {
-    "energy": {},
-    "classification": {"energy": f"{R}/models/energy.joblib"},
-    "dl2": {
-        "energy": f"{R}/models/energy.joblib",
-        "classifier": f"{R}/models/classifier.joblib",
-    },
+    stage: {name: f"{R}/{path}" for name, path in models.items()}
+    for stage, models in STATUS_STAGE_MODELS.items()
 }
 
 

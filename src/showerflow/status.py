@@ -8,7 +8,7 @@ from . import bookkeeping as bk
 from .stages import collect_failures, model_digests, read_summary
 from .tables import read_table
 
-__all__ = ["STAGE_MODELS", "stage_status", "production_status", "format_status"]
+__all__ = ["STAGE_MODELS", "STAGE_FOLDERS", "stage_status", "production_status", "format_status"]
 
 #: Models each stage's outputs are made with (relative to the results folder).
 STAGE_MODELS = {
