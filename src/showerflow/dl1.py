@@ -101,7 +101,7 @@ def _check_columns(tree, path, name, columns):
             )
 
 
-def read_tree(path, name, columns=None, handle=None, entry_stop=None):
+def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_start=None):
     """Read columns of one DL1 tree into a DataFrame, checking the contract.
 
     Parameters
@@ -112,7 +112,9 @@ def read_tree(path, name, columns=None, handle=None, entry_stop=None):
         Default: every contract column of that tree.
     handle : uproot.ReadOnlyDirectory, optional
     entry_stop : int, optional
-        Read at most this many entries (test mode).
+        Read entries before this one (test mode: at most this many).
+    entry_start : int, optional
+        First entry to read (chunked reading).
 
     Returns
     -------
@@ -123,7 +125,7 @@ def read_tree(path, name, columns=None, handle=None, entry_stop=None):
     columns = list(columns or _TREES[name])
     _check_columns(tree, path, name, columns)
     try:
-        arrays = tree.arrays(columns, library="np", entry_stop=entry_stop)
+        arrays = tree.arrays(columns, library="np", entry_start=entry_start, entry_stop=entry_stop)
     except Exception as err:
         raise ContractError(
             path, f"tree '{name}' could not be read ({type(err).__name__}: {err})"

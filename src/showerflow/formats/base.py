@@ -1,0 +1,84 @@
+"""What every DL1 format returns: the :class:`DL1` container and helpers on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DL1", "event_keys", "images_of_events", "chunked"]
+
+
+@dataclass
+class DL1:
+    """The events of one DL1 file (or of a chunk of it), in the contract's columns.
+
+    Attributes
+    ----------
+    simulation : dict
+        The run's simulation record (keys of ``contracts.SIMULATION_COLUMNS``).
+    events : pandas.DataFrame
+        One row per event, with ``contracts.EVENT_COLUMNS``.
+    images : pandas.DataFrame
+        One row per telescope image, with ``contracts.IMAGE_COLUMNS`` and possibly more
+        feature columns.
+    uuid : str or None
+        The file's identity, if the format has one.
+    """
+
+    simulation: dict
+    events: pd.DataFrame
+    images: pd.DataFrame
+    uuid: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_events(self):
+        """Number of events."""
+        return len(self.events)
+
+
+def event_keys(df):
+    """One int64 per row from ``(obs_id, event_id)`` (obs_id in the high 32 bits)."""
+    return df["obs_id"].to_numpy(np.int64) << 32 | df["event_id"].to_numpy(np.int64)
+
+
+def images_of_events(images, events):
+    """The rows of ``images`` that belong to an event of ``events``.
+
+    Parameters
+    ----------
+    images, events : pandas.DataFrame
+        Both with ``obs_id`` and ``event_id``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with a fresh index.
+    """
+    keep = np.isin(event_keys(images), event_keys(events))
+    return images[keep].reset_index(drop=True)
+
+
+def chunked(dl1, chunk_size):
+    """Split an in-memory :class:`DL1` into chunks of at most ``chunk_size`` events.
+
+    Parameters
+    ----------
+    dl1 : DL1
+    chunk_size : int
+
+    Yields
+    ------
+    DL1
+        Consecutive events, each chunk with the images of exactly its events.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, not {chunk_size}")
+    ekeys, ikeys = event_keys(dl1.events), event_keys(dl1.images)
+    for start in range(0, max(len(dl1.events), 1), chunk_size):
+        events = dl1.events.iloc[start : start + chunk_size].reset_index(drop=True)
+        keep = np.isin(ikeys, ekeys[start : start + chunk_size])
+        images = dl1.images[keep].reset_index(drop=True)
+        yield DL1(dl1.simulation, events, images, dl1.uuid, dict(dl1.extra))
