@@ -10,7 +10,7 @@ from showerflow.bookkeeping import STAGES, drift, read_plan
 from showerflow.stages import read_summary
 from showerflow.status import STAGE_FOLDERS
 from showerflow.status import STAGE_MODELS as STATUS_STAGE_MODELS
-from showerflow.workflow import datasets_with_role, folder_digest
+from showerflow.workflow import datasets_with_role, folder_digest, performance_dataset
 
 SIM_OUT = config["simulation"]["output"]
 TEST = config["test_mode"]

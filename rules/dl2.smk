@@ -20,6 +20,7 @@ rule dl2:
         disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
     params:
         folder=lambda w: f"{STAGE_DIR['dl2']}/{w.dataset}",
+        spec=lambda w: config["datasets"][w.dataset],
         naming=config["output_naming"],
         max_events=TEST["max_events_per_file"],
         skip_bad_files=config["skip_bad_files"],

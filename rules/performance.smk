@@ -3,9 +3,9 @@
 
 rule performance:
     input:
-        gamma=f"{R}/dl2/{config['performance']['gamma']}.parquet",
-        proton=f"{R}/dl2/{config['performance']['proton']}.parquet",
-        electron=f"{R}/dl2/{config['performance']['electron']}.parquet",
+        gamma=lambda w: f"{R}/dl2/{performance_dataset(config, 'gamma')}.parquet",
+        proton=lambda w: f"{R}/dl2/{performance_dataset(config, 'proton')}.parquet",
+        electron=lambda w: f"{R}/dl2/{performance_dataset(config, 'electron')}.parquet",
         config=config["performance"]["config"],
     output:
         irf=f"{R}/irf/irf.fits.gz",

@@ -18,6 +18,8 @@ rule training_data_energy:
         disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
     params:
         folder=lambda w: f"{STAGE_DIR['energy']}/{w.dataset}",
+        spec=lambda w: config["datasets"][w.dataset],
+        role="energy",
         naming=config["output_naming"],
         max_events=TEST["max_events_per_file"],
         skip_bad_files=config["skip_bad_files"],
@@ -43,6 +45,8 @@ rule training_data_classification:
         disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
     params:
         folder=lambda w: f"{STAGE_DIR['classification']}/{w.dataset}",
+        spec=lambda w: config["datasets"][w.dataset],
+        role="classification",
         naming=config["output_naming"],
         max_events=TEST["max_events_per_file"],
         skip_bad_files=config["skip_bad_files"],

@@ -13,4 +13,6 @@ run_training_data(
     energy_model=snakemake.input.get("energy_model"),
     max_events=p.max_events,
     skip_bad_files=p.skip_bad_files,
+    spec=p.spec,
+    role=p.role,
 )

@@ -3,7 +3,11 @@
 A dataset is a query over the metadata of the files found in a list of folders, e.g.
 ``particle == "proton" and zenith == 20``. Files are assigned to roles (energy training,
 classification training, performance) by a hash of their identity (the ROOT UUID by
-default), so adding files never moves files already assigned.
+default), so adding files never moves files already assigned. A dataset with
+``role_split: event`` (small samples with one file per particle) instead gives every file
+every role and splits its *events* by a hash of ``(obs_id, event_id)``
+(:func:`event_roles`). Files are read through their dataset's format
+(:mod:`showerflow.formats`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .contracts import BOOKKEEPING_KEYS, ContractError
-from .dl1 import inspect_dl1
+from .formats import format_of
 
 __all__ = [
     "ROLES",
@@ -29,6 +33,9 @@ __all__ = [
     "check_bookkeeping",
     "identity_fraction",
     "assign_roles",
+    "event_fraction",
+    "event_roles",
+    "role_fraction_edges",
     "make_batches",
 ]
 
@@ -66,18 +73,21 @@ def adler32(path, chunk=1 << 20):
     return f"{value & 0xFFFFFFFF:08x}"
 
 
-def catalog_entry(path):
+def catalog_entry(path, spec=None):
     """One catalog row: identity, bookkeeping, counts, size and checksum of a file.
 
     Parameters
     ----------
     path : str or Path
+    spec : dict, optional
+        The file's dataset (its ``format`` and ``format_options``); default ROOT.
 
     Returns
     -------
     dict
     """
-    info = inspect_dl1(path)
+    fmt, options = format_of(spec)
+    info = fmt.inspect(path, options)
     info["path"] = str(path)
     info["name"] = Path(path).name
     info["size"] = Path(path).stat().st_size
@@ -85,7 +95,7 @@ def catalog_entry(path):
     return info
 
 
-def build_catalog(paths, skip_bad_files=False):
+def build_catalog(paths, skip_bad_files=False, spec=None):
     """Inspect files and return the catalog table and the list of bad files.
 
     Parameters
@@ -93,6 +103,8 @@ def build_catalog(paths, skip_bad_files=False):
     paths : list of str
     skip_bad_files : bool
         If False, the first bad file raises its ContractError.
+    spec : dict, optional
+        The dataset (format and its options); default ROOT.
 
     Returns
     -------
@@ -102,7 +114,7 @@ def build_catalog(paths, skip_bad_files=False):
     rows, bad = [], []
     for path in paths:
         try:
-            rows.append(catalog_entry(path))
+            rows.append(catalog_entry(path, spec))
         except ContractError as err:
             if not skip_bad_files:
                 raise
@@ -159,6 +171,8 @@ def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
         return []
     for key in keys:
         values = catalog[key]
+        if values.isna().all():
+            continue  # the format does not record it (performance refuses such data)
         ref = values.mode().iloc[0]
         if values.dtype.kind in "fi":
             ok = np.isclose(values.to_numpy(float), float(ref), rtol=rtol, atol=0)
@@ -171,7 +185,7 @@ def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
                 f"simulation.{key} = {row[key]!r} disagrees with {ref!r} of the other runs "
                 f"of dataset '{dataset}' (every run must share {', '.join(keys)})",
             )
-    dup = catalog["obs_id"].duplicated(keep="first").to_numpy()
+    dup = (catalog["obs_id"].duplicated(keep="first") & catalog["obs_id"].notna()).to_numpy()
     for i in np.flatnonzero(dup):
         row = catalog.iloc[i]
         first = catalog.loc[catalog["obs_id"] == row["obs_id"], "path"].iloc[0]
@@ -231,6 +245,56 @@ def assign_roles(identities, fractions):
         x = identity_fraction(ident)
         out.append(ROLES[min(int(np.searchsorted(edges, x, side="right")), 2)])
     return out
+
+
+def role_fraction_edges(fractions):
+    """Upper edges of the roles' intervals on [0, 1), stacked in the order of :data:`ROLES`."""
+    total = sum(fractions.get(r, 0.0) for r in ROLES)
+    if not np.isclose(total, 1.0):
+        raise ValueError(f"role fractions {fractions} must sum to 1, not {total}")
+    return np.cumsum([fractions.get(r, 0.0) for r in ROLES])
+
+
+def event_fraction(obs_id, event_id):
+    """Map each event ``(obs_id, event_id)`` to a number in [0, 1), uniformly.
+
+    A splitmix64 hash with its own constant, independent of the models' train/test
+    split (:func:`showerflow.models.shower_test_mask`), so an event's role and whether
+    it is a test event are unrelated.
+
+    Parameters
+    ----------
+    obs_id, event_id : array-like of int
+
+    Returns
+    -------
+    numpy.ndarray of float
+    """
+    with np.errstate(over="ignore"):
+        x = np.asarray(obs_id, np.uint64) * np.uint64(0xD1B54A32D192ED03)
+        x ^= np.asarray(event_id, np.uint64) + np.uint64(0x8CB92BA72F3D8DD7)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def event_roles(obs_id, event_id, fractions):
+    """Role of each event from the hash of ``(obs_id, event_id)`` (``role_split: event``).
+
+    Parameters
+    ----------
+    obs_id, event_id : array-like of int
+    fractions : dict
+        Role -> fraction, summing to 1 (stacked in the order of :data:`ROLES`).
+
+    Returns
+    -------
+    numpy.ndarray of str
+    """
+    edges = role_fraction_edges(fractions)
+    idx = np.searchsorted(edges, event_fraction(obs_id, event_id), side="right")
+    return np.asarray(ROLES)[np.minimum(idx, len(ROLES) - 1)]
 
 
 def make_batches(paths, files_per_job):

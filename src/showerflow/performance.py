@@ -382,6 +382,20 @@ def simulation_info(records, path=""):
                 f"simulation record of obs_id {record.get('obs_id', '?')} lacks "
                 f"{missing}; expected keys {list(SIMULATION_COLUMNS)}",
             )
+    for record in records:
+        lacking = [
+            k
+            for k in SIMULATION_COLUMNS
+            if k != "particle" and (record[k] is None or not np.isfinite(float(record[k])))
+        ]
+        if lacking:
+            raise ContractError(
+                path,
+                f"simulation record of particle {record.get('particle', '?')!r} has no value for "
+                f"{lacking}: its input format does not record the simulation bookkeeping "
+                "(e.g. a per-event table), so weights, effective areas and IRFs cannot be "
+                "computed from it",
+            )
     obs_ids = [r["obs_id"] for r in records]
     repeated = sorted({i for i in obs_ids if obs_ids.count(i) > 1})
     if repeated:

@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 
 from . import bookkeeping as bk
 from . import catalog as cat
-from . import dl1, models
+from . import models
 from .contracts import DL2_COLUMNS, ContractError
+from .formats import format_of
 from .provenance import record
 from .tables import atomic_path, read_metadata, read_table, write_table
 
@@ -35,6 +36,7 @@ __all__ = [
     "process_batch",
     "resolve_outputs",
     "acceptance_check",
+    "select_role",
     "training_table",
     "run_training_data",
     "run_train",
@@ -64,7 +66,10 @@ def run_catalog(dataset, spec, out_catalog, out_summary, skip_bad_files=False, m
         Dataset name.
     spec : dict
         ``folders``, ``pattern``, ``query``, ``roles`` (fractions), ``identity``
-        (``"uuid"`` or ``"name"``).
+        (``"uuid"`` or ``"name"``), ``format`` and ``format_options`` (default ROOT),
+        ``role_split`` (``"file"``: each file gets one role by the hash of its identity;
+        ``"event"``: each file gets every role of non-zero fraction, one catalog row per
+        role, and the stages split its events, see :func:`select_role`).
     out_catalog : str
         Parquet: one row per file with path, uuid, metadata, role.
     out_summary : str
@@ -81,7 +86,7 @@ def run_catalog(dataset, spec, out_catalog, out_summary, skip_bad_files=False, m
     """
     t0 = time.perf_counter()
     paths = cat.scan_folders(spec["folders"], spec["pattern"])
-    table, bad = cat.build_catalog(paths, skip_bad_files=skip_bad_files)
+    table, bad = cat.build_catalog(paths, skip_bad_files=skip_bad_files, spec=spec)
     table = cat.select(table, spec.get("query"))
     if table.empty:
         raise ContractError(
@@ -96,8 +101,18 @@ def run_catalog(dataset, spec, out_catalog, out_summary, skip_bad_files=False, m
         bad.extend(problems)
     table = table.copy()
     table["dataset"] = dataset
-    table["role"] = cat.assign_roles(table[spec["identity"]].astype(str), spec["roles"])
-    table = table.sort_values("path").reset_index(drop=True)
+    if spec["identity"] == "uuid" and table["uuid"].isna().any():
+        raise ContractError(
+            table.loc[table["uuid"].isna(), "path"].iloc[0],
+            f"dataset '{dataset}': format '{spec.get('format', 'root')}' gives files no UUID; "
+            "set identity: name (and output_naming: name)",
+        )
+    if spec.get("role_split", "file") == "event":
+        roles = [r for r in cat.ROLES if spec["roles"][r] > 0]
+        table = pd.concat([table.assign(role=r) for r in roles], ignore_index=True)
+    else:
+        table["role"] = cat.assign_roles(table[spec["identity"]].astype(str), spec["roles"])
+    table = table.sort_values(["path", "role"]).reset_index(drop=True)
     if max_files is not None:
         table = table.groupby("role", sort=False).head(max_files).reset_index(drop=True)
     roles = {r: table.loc[table["role"] == r, "path"].tolist() for r in cat.ROLES}
@@ -218,7 +233,53 @@ def _event_index(events, images, path):
     return order[pos]
 
 
-def training_table(path, energy_model=None, entry_stop=None):
+def select_role(d, spec, role):
+    """Keep the events of ``role`` when the dataset splits events into roles.
+
+    With ``role_split: event`` an event's role is drawn from the hash of its
+    ``(obs_id, event_id)`` (:func:`showerflow.catalog.event_roles`) with the dataset's
+    role fractions; the simulation record's ``n_showers`` is scaled by the role's fraction
+    (the expected number of thrown showers behind the kept events) and the fraction is
+    recorded as ``role_fraction``. Otherwise (``role_split: file``) ``d`` is returned as is.
+
+    Parameters
+    ----------
+    d : showerflow.formats.DL1
+    spec : dict or None
+        The dataset.
+    role : str or None
+        ``energy``, ``classification`` or ``performance``.
+
+    Returns
+    -------
+    showerflow.formats.DL1
+    """
+    if not spec or spec.get("role_split", "file") != "event" or role is None:
+        return d
+    from .formats import DL1, images_of_events
+
+    fraction = float(spec["roles"][role])
+    keep = cat.event_roles(d.events["obs_id"], d.events["event_id"], spec["roles"]) == role
+    events = d.events[keep].reset_index(drop=True)
+    rec = dict(d.simulation, role_fraction=fraction)
+    if np.isfinite(rec.get("n_showers", np.nan)):
+        rec["n_showers"] = int(round(rec["n_showers"] * fraction))
+    return DL1(rec, events, images_of_events(d.images, events), d.uuid, d.extra)
+
+
+def _read_dl1(path, spec, role, entry_stop):
+    fmt, options = format_of(spec)
+    d = fmt.read(path, options, entry_stop=entry_stop)
+    n_in = d.n_events
+    return select_role(d, spec, role), n_in
+
+
+def _file_identity(path, d):
+    """The file's UUID, or its name for formats without one."""
+    return d.uuid if d.uuid is not None else Path(path).name
+
+
+def training_table(path, energy_model=None, entry_stop=None, spec=None, role=None):
     """Image-level training table of one DL1 file.
 
     Parameters
@@ -228,30 +289,40 @@ def training_table(path, energy_model=None, entry_stop=None):
         If given, each image gets its event's ``reco_energy`` (classification data).
     entry_stop : int, optional
         Read at most this many events (test mode).
+    spec : dict, optional
+        The file's dataset: its ``format``/``format_options`` and ``role_split``
+        (default: ROOT, roles by file).
+    role : str, optional
+        The stage's role (with ``role_split: event``, only its events are kept).
 
     Returns
     -------
     pandas.DataFrame
-        Image columns, the event columns models use, ``particle`` and ``file_uuid``;
-        ``attrs["n_events_in"]`` is the number of events read.
+        Image columns, the event columns models use, ``particle`` and ``file_uuid`` (the
+        file's name for formats without UUID); ``attrs["n_events_in"]`` is the number of
+        events read and ``attrs["uuid"]`` the file's UUID (or None).
     """
-    handle = dl1.open_dl1(path)
-    rec = dl1.read_simulation(path, handle=handle)
-    events = dl1.read_events(path, handle=handle, entry_stop=entry_stop)
-    images = dl1.read_images(path, handle=handle)
-    if entry_stop is not None:
-        images = images[images["event_id"].isin(events["event_id"])]
+    d, n_in = _read_dl1(path, spec, role, entry_stop)
+    events, images = d.events, d.images.copy()
     idx = _event_index(events, images, path)
     for col in _EVENT_COLUMNS_FOR_IMAGES:
         images[col] = events[col].to_numpy()[idx]
-    images["particle"] = rec["particle"]
-    images["file_uuid"] = dl1.file_uuid(path, handle)
+    images["particle"] = d.simulation["particle"]
+    images["file_uuid"] = _file_identity(path, d)
     if energy_model is not None:
         energy, _ = models.predict_events(energy_model, images, idx, len(events))
         images["reco_energy"] = energy[idx]
     images = images.reset_index(drop=True)
-    images.attrs["n_events_in"] = len(events)
+    images.attrs["n_events_in"] = n_in
+    images.attrs["uuid"] = d.uuid
     return images
+
+
+def _check_naming(path, uuid, naming):
+    if uuid is None and naming == "uuid":
+        raise ContractError(
+            path, "this file's format has no UUID to name outputs by; set output_naming: name"
+        )
 
 
 def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, meta=None):
@@ -313,7 +384,15 @@ def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, m
 
 
 def run_training_data(
-    files, folder, manifest, naming="uuid", energy_model=None, max_events=None, skip_bad_files=False
+    files,
+    folder,
+    manifest,
+    naming="uuid",
+    energy_model=None,
+    max_events=None,
+    skip_bad_files=False,
+    spec=None,
+    role=None,
 ):
     """Write the image-level training table of each DL1 file of a batch.
 
@@ -330,15 +409,20 @@ def run_training_data(
     max_events : int, optional
         Test mode: events read per file.
     skip_bad_files : bool
+    spec : dict, optional
+        The dataset (format, options, role split); default ROOT, roles by file.
+    role : str, optional
+        The stage's role; default ``classification`` with an energy model, else ``energy``.
     """
     model = models.load_model(energy_model) if energy_model else None
+    if role is None:
+        role = "classification" if energy_model else "energy"
     meta = model_digests({"energy": energy_model} if energy_model else None)
 
     def make(path):
-        df = training_table(path, model, max_events)
-        n_in = df.attrs["n_events_in"]
-        uuid = df["file_uuid"].iloc[0] if len(df) else dl1.file_uuid(path)
-        return df, {"uuid": uuid, "n_events_in": int(n_in)}
+        df = training_table(path, model, max_events, spec=spec, role=role)
+        _check_naming(path, df.attrs["uuid"], naming)
+        return df, {"uuid": df.attrs["uuid"], "n_events_in": int(df.attrs["n_events_in"])}
 
     return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
 
@@ -425,7 +509,7 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     return metrics
 
 
-def dl2_table(path, energy_model, classifier, entry_stop=None):
+def dl2_table(path, energy_model, classifier, entry_stop=None, spec=None, role="performance"):
     """Apply both models to one DL1 file: one DL2 row per event.
 
     Parameters
@@ -433,18 +517,19 @@ def dl2_table(path, energy_model, classifier, entry_stop=None):
     path : str
     energy_model, classifier : dict
     entry_stop : int, optional
+    spec : dict, optional
+        The file's dataset (format, options, role split); default ROOT, roles by file.
+    role : str
+        With ``role_split: event``, the events of this role are kept.
 
     Returns
     -------
     (pandas.DataFrame, dict)
-        The DL2 events and the run's simulation record.
+        The DL2 events and the run's simulation record; ``attrs`` of the table hold
+        ``n_events_in`` (events read) and ``uuid``.
     """
-    handle = dl1.open_dl1(path)
-    rec = dl1.read_simulation(path, handle=handle)
-    events = dl1.read_events(path, handle=handle, entry_stop=entry_stop)
-    images = dl1.read_images(path, handle=handle)
-    if entry_stop is not None:
-        images = images[images["event_id"].isin(events["event_id"])]
+    d, n_in = _read_dl1(path, spec, role, entry_stop)
+    rec, events, images = d.simulation, d.events, d.images.copy()
     idx = _event_index(events, images, path)
     for col in _EVENT_COLUMNS_FOR_IMAGES:
         images[col] = events[col].to_numpy()[idx]
@@ -454,7 +539,9 @@ def dl2_table(path, energy_model, classifier, entry_stop=None):
     out = events[[c for c in DL2_COLUMNS if c in events.columns]].copy()
     out["reco_energy"] = energy
     out["gammaness"] = gammaness
-    return out[list(DL2_COLUMNS)], rec
+    out = out[list(DL2_COLUMNS)]
+    out.attrs.update(n_events_in=n_in, uuid=d.uuid)
+    return out, rec
 
 
 def run_dl2(
@@ -466,6 +553,7 @@ def run_dl2(
     naming="uuid",
     max_events=None,
     skip_bad_files=False,
+    spec=None,
 ):
     """Write the DL2 table of each DL1 file of a batch, with its simulation record.
 
@@ -482,6 +570,8 @@ def run_dl2(
     max_events : int, optional
         Test mode: events read per file.
     skip_bad_files : bool
+    spec : dict, optional
+        The dataset (format, options, role split); default ROOT, roles by file.
 
     Returns
     -------
@@ -492,8 +582,10 @@ def run_dl2(
     meta = model_digests({"energy": energy_model, "classifier": classifier})
 
     def make(path):
-        df, rec = dl2_table(path, e_model, c_model, max_events)
-        return df, {"uuid": dl1.file_uuid(path), "n_events_in": len(df), "simulation": [rec]}
+        df, rec = dl2_table(path, e_model, c_model, max_events, spec=spec)
+        uuid, n_in = df.attrs["uuid"], int(df.attrs["n_events_in"])
+        _check_naming(path, uuid, naming)
+        return df, {"uuid": uuid, "n_events_in": n_in, "simulation": [rec]}
 
     return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
 

@@ -13,7 +13,7 @@ import numpy as np
 from .catalog import ROLES
 from .config import ConfigError
 
-__all__ = ["check_config", "folder_digest", "datasets_with_role"]
+__all__ = ["check_config", "folder_digest", "datasets_with_role", "performance_dataset"]
 
 
 def check_config(config):
@@ -51,6 +51,8 @@ def check_config(config):
                 )
     for particle in ("gamma", "proton", "electron"):
         ds = config["performance"][particle]
+        if ds is None:
+            continue  # no such sample: the performance stage refuses to run (performance_dl2)
         if ds not in datasets:
             raise ConfigError(
                 f"config: key 'performance.{particle}': dataset '{ds}' is not defined "
@@ -64,6 +66,25 @@ def check_config(config):
     for role in ("energy", "classification"):
         if not datasets_with_role(config, role):
             raise ConfigError(f"config: no dataset has a non-zero '{role}' role fraction")
+
+
+def performance_dataset(config, particle):
+    """The dataset playing ``particle`` in the performance stage.
+
+    Raises
+    ------
+    ConfigError
+        When the config names none (``performance.<particle>: null``): IRFs need gammas,
+        protons and electrons.
+    """
+    ds = config["performance"][particle]
+    if ds is None:
+        raise ConfigError(
+            f"config: key 'performance.{particle}' is null: IRFs and sensitivity need DL2 of "
+            "gammas, protons and electrons; with this sample, target the DL2 files and models "
+            "instead (e.g. results/dl2/<dataset>.parquet, results/models/classifier.joblib)"
+        )
+    return ds
 
 
 def datasets_with_role(config, role):

@@ -1,0 +1,197 @@
+"""Per-event tables of a single telescope (e.g. FACT simulations), read with PyTables.
+
+One row per event; the image of the event is the same row, with ``tel_id`` 1 and the
+configured ``tel_type``. Column names are configured (``format_options``):
+
+``key``
+    HDF5 node holding the table: a group of one array per column (h5py style, as the
+    FACT files' ``events``) or a table.
+``obs_id``, ``event_id``, ``true_energy``
+    Source columns of the run number, event number and true energy.
+``energy_unit``
+    Unit of ``true_energy`` (``TeV``, ``GeV`` or ``MeV``); converted to TeV.
+``particle``
+    The primary of every row (required: such tables carry no simulation record).
+``tel_type``
+    Telescope type name given to the images (the model's per-type key).
+``features``
+    Source columns copied onto the images under their own names (the model's features).
+``image_columns``
+    Contract image columns filled from source columns, e.g. ``hillas_intensity: size``.
+
+Such tables carry no simulation bookkeeping: the simulation record holds the particle
+and NaN for everything else (run number, shower counts, energy range, scatter range,
+view cone, pointing). The catalog accepts that; the performance stage refuses to
+compute IRFs from it, naming what is missing. Files have no UUID: use ``identity: name``
+and ``output_naming: name``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..contracts import EVENT_COLUMNS, IMAGE_COLUMNS, PARTICLES, SIMULATION_COLUMNS, ContractError
+from .base import DL1, chunked
+
+__all__ = ["inspect", "read", "iterate", "DEFAULT_OPTIONS", "ENERGY_UNITS"]
+
+#: Options and defaults (the config schema describes them).
+DEFAULT_OPTIONS = {
+    "key": "events",
+    "obs_id": "obs_id",
+    "event_id": "event_id",
+    "true_energy": "true_energy",
+    "energy_unit": "TeV",
+    "particle": None,
+    "tel_type": "single",
+    "features": [],
+    "image_columns": {},
+}
+
+#: Energy units understood, as factors to TeV.
+ENERGY_UNITS = {"TeV": 1.0, "GeV": 1e-3, "MeV": 1e-6}
+
+
+def _options(path, options):
+    opts = dict(DEFAULT_OPTIONS)
+    unknown = set(options or {}) - set(opts)
+    if unknown:
+        raise ContractError(
+            path,
+            f"format 'event_table': unknown format_options {sorted(unknown)}; known: {sorted(opts)}",
+        )
+    opts.update(options or {})
+    if opts["particle"] not in PARTICLES:
+        raise ContractError(
+            path,
+            f"format 'event_table': format_options.particle is {opts['particle']!r}, expected "
+            f"one of {list(PARTICLES)} (per-event tables do not record it)",
+        )
+    if opts["energy_unit"] not in ENERGY_UNITS:
+        raise ContractError(
+            path,
+            f"format 'event_table': format_options.energy_unit {opts['energy_unit']!r} is not "
+            f"one of {sorted(ENERGY_UNITS)}",
+        )
+    return opts
+
+
+def _read_columns(path, key, columns):
+    import tables
+
+    try:
+        h5 = tables.open_file(str(path), "r")
+    except FileNotFoundError as err:
+        raise ContractError(path, "file does not exist") from err
+    except Exception as err:
+        raise ContractError(
+            path, f"not a readable HDF5 file ({type(err).__name__}: {err})"
+        ) from err
+    with h5:
+        node_path = "/" + key.strip("/")
+        if node_path not in h5:
+            raise ContractError(path, f"HDF5 node '{node_path}' missing (format_options.key)")
+        node = h5.get_node(node_path)
+        out = {}
+        if isinstance(node, tables.Table):
+            have = set(node.colnames)
+            for col in columns:
+                if col not in have:
+                    raise ContractError(path, f"table '{node_path}' lacks column '{col}'")
+                out[col] = node.col(col)
+        else:
+            for col in columns:
+                if col not in node:
+                    raise ContractError(path, f"group '{node_path}' lacks column '{col}'")
+                out[col] = np.asarray(node._f_get_child(col).read())
+    lengths = {len(v) for v in out.values()}
+    if len(lengths) > 1:
+        raise ContractError(path, f"columns of '{key}' differ in length: {sorted(lengths)}")
+    return pd.DataFrame(out)
+
+
+def read(path, options=None, entry_stop=None):
+    """Read a per-event table into the DL1 contract (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+    options : dict
+        The ``format_options`` (``particle`` is required).
+    entry_stop : int, optional
+        Keep the first this many rows.
+
+    Returns
+    -------
+    DL1
+        Events with the contract's columns (NaN where the table has no such column; no
+        stereo reconstruction, multiplicity 1) and images with ``tel_id`` 1, the configured
+        ``tel_type``, the mapped contract columns (NaN otherwise) and the feature columns.
+    """
+    opts = _options(path, options)
+    mapped = dict(opts["image_columns"])
+    bad = sorted(set(mapped) - set(IMAGE_COLUMNS))
+    if bad:
+        raise ContractError(
+            path, f"format_options.image_columns: {bad} are not image columns of the contract"
+        )
+    source = [opts["obs_id"], opts["event_id"], opts["true_energy"]]
+    source += list(opts["features"]) + list(mapped.values())
+    df = _read_columns(path, opts["key"], list(dict.fromkeys(source)))
+    if entry_stop is not None:
+        df = df.iloc[: int(entry_stop)]
+    if not len(df):
+        raise ContractError(path, f"'{opts['key']}' has zero events")
+    energy = df[opts["true_energy"]].to_numpy(float) * ENERGY_UNITS[opts["energy_unit"]]
+    if not (np.isfinite(energy) & (energy > 0)).all():
+        raise ContractError(
+            path, f"column '{opts['true_energy']}' has non-positive or missing energies"
+        )
+    events = pd.DataFrame(
+        {
+            "obs_id": df[opts["obs_id"]].to_numpy(np.int64),
+            "event_id": df[opts["event_id"]].to_numpy(np.int64),
+            "true_energy": energy,
+        }
+    )
+    keys = events["obs_id"].to_numpy() << 32 | events["event_id"].to_numpy()
+    if len(np.unique(keys)) != len(keys):
+        raise ContractError(
+            path,
+            f"(obs_id, event_id) from columns '{opts['obs_id']}', '{opts['event_id']}' repeat: "
+            "they must identify each event",
+        )
+    for col in EVENT_COLUMNS:
+        if col not in events:
+            events[col] = 1 if col == "multiplicity" else np.nan
+    images = events[["obs_id", "event_id"]].copy()
+    images["tel_id"] = 1
+    images["tel_type"] = str(opts["tel_type"])
+    for col in IMAGE_COLUMNS:
+        if col not in images:
+            images[col] = df[mapped[col]].to_numpy() if col in mapped else np.nan
+    for col in opts["features"]:
+        if col not in images:
+            images[col] = df[col].to_numpy()
+    rec = {k: np.nan for k in SIMULATION_COLUMNS}
+    rec["particle"] = opts["particle"]
+    return DL1(rec, events, images, None)
+
+
+def inspect(path, options=None):
+    """Check a per-event table and summarise it for the catalog.
+
+    Returns
+    -------
+    dict
+        ``uuid`` None, ``n_events``, ``n_images`` (equal) and the simulation record
+        (particle only; the rest NaN).
+    """
+    dl1 = read(path, options)
+    return {"uuid": None, "n_events": dl1.n_events, "n_images": len(dl1.images), **dl1.simulation}
+
+
+def iterate(path, options=None, chunk_size=100_000, entry_stop=None):
+    """:func:`read`, then chunks of at most ``chunk_size`` events (one image each)."""
+    yield from chunked(read(path, options, entry_stop), chunk_size)
