@@ -27,6 +27,7 @@ __all__ = [
     "altaz_to_vector",
     "vector_to_altaz",
     "camera_to_vector",
+    "vector_to_camera",
     "reconstruct",
 ]
 
@@ -87,6 +88,33 @@ def camera_to_vector(x, y, focal_length, pointing_alt, pointing_az):
     # ... and with y turned to the west (ground frame)
     x1, y1, z1 = np.broadcast_arrays(north, -east, z1)
     return np.stack([x1, y1, z1], axis=-1).reshape(-1, 3)
+
+
+def vector_to_camera(v, focal_length, pointing_alt, pointing_az):
+    """Camera-frame position (m) of ground-frame directions: the inverse of
+    :func:`camera_to_vector`.
+
+    Parameters
+    ----------
+    v : numpy.ndarray, shape (n, 3)
+    focal_length : array-like (m)
+    pointing_alt, pointing_az : array-like (rad)
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``x``, ``y`` in metres.
+    """
+    v = np.asarray(v, float).reshape(-1, 3)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    north, east, up = v[:, 0], -v[:, 1], v[:, 2]
+    alt, az = np.asarray(pointing_alt, float), np.asarray(pointing_az, float)
+    x1 = north * np.cos(az) + east * np.sin(az)
+    uy = -north * np.sin(az) + east * np.cos(az)
+    ux = x1 * np.cos(alt) + up * np.sin(alt)
+    uz = -x1 * np.sin(alt) + up * np.cos(alt)
+    f = np.asarray(focal_length, float)
+    return f * np.arcsin(np.clip(uz, -1, 1)), f * np.arctan2(uy, ux)
 
 
 def _sum_per_event(event_index, values, n_events):
