@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from showerflow.bookkeeping import STAGES, drift, read_plan
+from showerflow.bookkeeping import STAGES, drift, read_plan_cached
 from showerflow.stages import read_summary
 from showerflow.status import STAGE_FOLDERS
 from showerflow.status import STAGE_MODELS as STATUS_STAGE_MODELS
@@ -84,15 +84,15 @@ invalidate_drifted_plans()
 
 
 def plan_of(stage, dataset):
-    """The plan of a dataset and stage, after its checkpoint ran."""
-    return read_plan(checkpoints.plan.get(stage=stage, dataset=dataset).output.plan)
+    """The plan of a dataset and stage, after its checkpoint ran (parsed once per version)."""
+    return read_plan_cached(checkpoints.plan.get(stage=stage, dataset=dataset).output.plan)
 
 
 def planned_batch(stage):
     """Input function: the DL1 files of batch {batch} in the plan of ``stage``/{dataset}."""
 
     def inner(wildcards):
-        return plan_of(stage, wildcards.dataset)["batches"][wildcards.batch]
+        return list(plan_of(stage, wildcards.dataset)["batches"][wildcards.batch])
 
     return inner
 

@@ -23,6 +23,7 @@ notices (cheaply, by ``stat``) an output that was deleted or rewritten since.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ __all__ = [
     "make_plan",
     "batch_id",
     "read_plan",
+    "read_plan_cached",
     "expected_states",
     "drift",
     "sha256",
@@ -246,6 +248,31 @@ def read_plan(path):
     """Read a plan JSON written by the workflow's plan checkpoint."""
     with open(path) as f:
         return json.load(f)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_plan_version(path, inode, size, mtime_ns):
+    return read_plan(path)
+
+
+def read_plan_cached(path):
+    """Read a plan once per version of the file (inode, size, mtime), then from memory.
+
+    The workflow's input functions ask for a dataset's plan once per batch job; parsing
+    it each time costs O(files) per job, O(files^2 / files_per_job) per DAG. A plan
+    rewritten by its checkpoint (a new file, renamed into place) is read again.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        The plan, shared between callers: do not modify it.
+    """
+    st = os.stat(path)
+    return _read_plan_version(os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def expected_states(plan, manifest_dir):
