@@ -15,9 +15,9 @@ rule training_data_energy:
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=60,
-        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
+        disk_mb=batch_disk_mb("energy"),
     params:
-        folder=lambda w: f"{STAGE_DIR['energy']}/{w.dataset}",
+        folder=f"{STAGE_DIR['energy']}/{{dataset}}",
         naming=config["output_naming"],
         max_events=TEST["max_events_per_file"],
         skip_bad_files=config["skip_bad_files"],
@@ -40,9 +40,9 @@ rule training_data_classification:
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=60,
-        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
+        disk_mb=batch_disk_mb("classification"),
     params:
-        folder=lambda w: f"{STAGE_DIR['classification']}/{w.dataset}",
+        folder=f"{STAGE_DIR['classification']}/{{dataset}}",
         naming=config["output_naming"],
         max_events=TEST["max_events_per_file"],
         skip_bad_files=config["skip_bad_files"],

@@ -79,8 +79,8 @@ def test_dry_run_expands_one_job_per_batch_of_files(dry_run):
 
 def test_plans_are_parsed_once_per_plan_not_once_per_job(dry_run):
     _, jobs, counts = dry_run
-    n_plans = 3 * 4  # stages x datasets, each read by the drift check and the input functions
-    assert counts["read_plan"] <= 2 * n_plans < jobs["dl2"]
+    n_plans = 3 * 4  # stages x datasets: the drift check and the input functions share a read
+    assert counts["read_plan"] <= n_plans < jobs["dl2"]
     # the catalogs are not read at all while the DAG is built (the plans hold the batches)
     assert counts["read_table"] == 0
 
@@ -100,3 +100,30 @@ def test_read_plan_cached_rereads_a_rewritten_plan(tmp_path, monkeypatch):
     new.replace(path)
     assert bk.read_plan_cached(path)["batches"] == {"b": ["f2", "f3"]}
     assert len(calls) == 2
+
+
+def test_plan_records_batch_sizes_for_the_disk_request():
+    rows = [
+        {"file": f"f{i}", "status": s, "size": 250_000_000 * (i + 1)}
+        for i, s in enumerate(["processed", "unprocessed", "corrupt", "failed", "unprocessed"])
+    ]
+    plan = bk.make_plan("gamma", "dl2", rows, 3, None)
+    # f0 is done; f1..f3 form one batch (0.5 + 0.75 + 1.0 GB), f4 another (1.25 GB)
+    assert list(plan["batches"].values()) == [["f1", "f2", "f3"], ["f4"]]
+    assert list(plan["batch_mb"].values()) == pytest.approx([2250.0, 1250.0])
+
+
+def test_training_inputs_resolve_from_plans_and_manifests(tmp_path):
+    from showerflow.stages import resolve_outputs
+
+    plan = tmp_path / "plan.json"
+    rows = [
+        {"file": "a.root", "output": "out/a.parquet", "status": "processed"},
+        {"file": "b.root", "output": "out/b.parquet", "status": "corrupt"},
+        {"file": "c.root", "output": "out/c.parquet", "status": "processed"},
+    ]
+    plan.write_text(json.dumps({"files": rows, "batches": {"x": ["b.root"]}}))
+    manifest = tmp_path / "batch-x.json"
+    manifest.write_text(json.dumps({"outputs": [{"file": "b.root", "output": "out/b.parquet"}]}))
+    # the batch's new output, then what the plan found processed; the corrupt one only once
+    assert resolve_outputs([manifest, plan]) == ["out/b.parquet", "out/a.parquet", "out/c.parquet"]
