@@ -85,7 +85,9 @@ invalidate_drifted_plans()
 
 def plan_of(stage, dataset):
     """The plan of a dataset and stage, after its checkpoint ran (parsed once per version)."""
-    return read_plan_cached(checkpoints.plan.get(stage=stage, dataset=dataset).output.plan)
+    return read_plan_cached(
+        checkpoints.plan.get(stage=stage, dataset=dataset).output.plan
+    )
 
 
 def planned_batch(stage):
