@@ -329,8 +329,6 @@ def bench_dag(args):
     rows = []
     root = Path(tempfile.mkdtemp(prefix="showerflow-dag-"))
     try:
-        startup, _, _ = dry_run([sys.executable, "-m", "snakemake", "--version"], root)
-        print(f"snakemake start-up (import, plugins): {startup:.1f} s", flush=True)
         for n in args.files:
             for fpj in (default_fpj, 1):
                 if fpj == 1 and n > args.max_single:
@@ -341,6 +339,10 @@ def bench_dag(args):
                 t0 = time.perf_counter()
                 prod = synthetic_production(work, n, fpj)
                 t_write = time.perf_counter() - t0
+                # Snakemake's own start-up (imports, executor plugins: the SLURM plugin
+                # asks `scontrol show config`, 10 s when no controller answers), measured
+                # next to each dry run since it depends on the machine's state
+                startup, _, _ = dry_run([sys.executable, "-m", "snakemake", "--version"], root)
                 wall, rss, text = showerflow_dry_run(work)
                 counts = job_counts(text)
                 jobs = counts.get("total", 0)
@@ -365,11 +367,13 @@ def bench_dag(args):
                         "bare_wall": b_wall,
                         "bare_rss": b_rss,
                         "write": t_write,
+                        "startup": startup,
                     }
                 )
                 print(
                     f"  {jobs} jobs: {wall:.1f} s, {rss:.0f} MB (bare Snakefile: {b_wall:.1f} s,"
-                    f" {b_rss:.0f} MB; writing the production took {t_write:.1f} s)",
+                    f" {b_rss:.0f} MB; snakemake start-up {startup:.1f} s; writing the "
+                    f"production took {t_write:.1f} s)",
                     flush=True,
                 )
                 if not args.keep:
@@ -381,20 +385,20 @@ def bench_dag(args):
         else:
             shutil.rmtree(root, ignore_errors=True)
     print(f"\nmachine: {machine()}")
-    report(rows, default_fpj, startup)
+    report(rows, default_fpj)
     return rows
 
 
-def report(rows, files_per_job, startup):
+def report(rows, files_per_job):
     """Print the table of figures: absolutes, ratios to the baselines, targets, growth.
 
     ``net`` is the dry run's wall time minus Snakemake's start-up (``snakemake
-    --version``: imports and executor plugins, the same for every workflow), i.e. the
-    time spent on the workflow itself; per-job figures and ratios use it.
+    --version``: imports and executor plugins, the same for every workflow, measured next
+    to it), i.e. the time spent on the workflow itself; per-job figures and ratios use it.
     """
 
-    def net(wall):
-        return max(wall - startup, 1e-3)
+    def net(wall, r):
+        return max(wall - r["startup"], 1e-3)
 
     done = {(r["N"], r["files_per_job"]): r for r in rows if not r.get("skipped")}
     print(
@@ -407,19 +411,19 @@ def report(rows, files_per_job, startup):
             continue
         single = done.get((r["N"], 1))
         vs1 = (
-            f"{net(r['wall']) / net(single['wall']):.2f}"
+            f"{net(r['wall'], r) / net(single['wall'], single):.2f}"
             if single and r["files_per_job"] != 1
             else "-"
         )
         print(
             f"{r['N']:>8} {r['files_per_job']:>4} {r['jobs']:>7} {r['wall']:>7.1f} s "
-            f"{net(r['wall']):>6.1f} s {r['rss']:>5.0f} MB "
-            f"{1000 * net(r['wall']) / r['jobs']:>7.2f} {net(r['bare_wall']):>7.1f} s "
-            f"{net(r['wall']) / net(r['bare_wall']):>8.2f} {vs1:>9}"
+            f"{net(r['wall'], r):>6.1f} s {r['rss']:>5.0f} MB "
+            f"{1000 * net(r['wall'], r) / r['jobs']:>7.2f} {net(r['bare_wall'], r):>7.1f} s "
+            f"{net(r['wall'], r) / net(r['bare_wall'], r):>8.2f} {vs1:>9}"
         )
     print(
-        f"(start-up of snakemake itself, subtracted for 'net': {startup:.1f} s; 'bare': a "
-        "Snakefile of as many trivial jobs; 'vs fpj=1': the same N with one file per job)"
+        "(net: minus the start-up of snakemake itself, `snakemake --version`; bare: a "
+        "Snakefile of as many trivial jobs; vs fpj=1: the same N with one file per job)"
     )
     default = sorted((n, r) for (n, f), r in done.items() if f == files_per_job)
     if default:
@@ -432,6 +436,7 @@ def report(rows, files_per_job, startup):
         )
     for (n0, a), (n1, b) in zip(default, default[1:], strict=False):
         print(
-            f"growth N {n0} -> {n1} (x{n1 / n0:g}): net time x{net(b['wall']) / net(a['wall']):.1f}"
+            f"growth N {n0} -> {n1} (x{n1 / n0:g}): net time "
+            f"x{net(b['wall'], b) / net(a['wall'], a):.1f}"
             f", memory x{b['rss'] / a['rss']:.1f}"
         )
