@@ -3,6 +3,7 @@
     python bench/run.py stages     # per-batch stage cost vs. its I/O + predict floor (~1 min)
     python bench/run.py demo       # the full demo workflow: wall time, peak memory per job
     python bench/run.py plan       # plan checkpoint of a 10^4-file dataset vs its I/O floor
+    python bench/run.py dag        # snakemake -n through the checkpoints of 10^3..10^5 files
 
 ``stages``: a batch of toy DL1 files is processed by the real stage functions
 (``showerflow.stages``) and by the floor for the same work: uproot reading the same
@@ -283,6 +284,14 @@ def main(argv=None):
     s.add_argument("--files", type=int, default=10_000)
     s.add_argument("--repeat", type=int, default=3)
     s.set_defaults(func=bench_plan)
+    s = sub.add_parser("dag", help="snakemake -n through the checkpoints of N files (bench/dag.py)")
+    s.add_argument("--files", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    s.add_argument("--files-per-job", type=int, default=None, help="default: the config's")
+    s.add_argument(
+        "--max-single", type=int, default=10_000, help="largest N also run with files_per_job=1"
+    )
+    s.add_argument("--keep", action="store_true", help="keep the work folders")
+    s.set_defaults(func=lambda a: __import__("dag").bench_dag(a))
     s = sub.add_parser("demo", help="the full demo workflow")
     s.add_argument("--cores", type=int, default=2)
     s.add_argument("--keep", action="store_true", help="keep the work folder")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from showerflow.bookkeeping import STAGES, drift, read_plan
+from showerflow.bookkeeping import STAGES, drift, read_plan_cached
 from showerflow.stages import read_summary
 from showerflow.status import STAGE_FOLDERS
 from showerflow.status import STAGE_MODELS as STATUS_STAGE_MODELS
@@ -84,15 +84,33 @@ invalidate_drifted_plans()
 
 
 def plan_of(stage, dataset):
-    """The plan of a dataset and stage, after its checkpoint ran."""
-    return read_plan(checkpoints.plan.get(stage=stage, dataset=dataset).output.plan)
+    """The plan of a dataset and stage, after its checkpoint ran (parsed once per version)."""
+    return read_plan_cached(
+        checkpoints.plan.get(stage=stage, dataset=dataset).output.plan
+    )
 
 
 def planned_batch(stage):
     """Input function: the DL1 files of batch {batch} in the plan of ``stage``/{dataset}."""
 
     def inner(wildcards):
-        return plan_of(stage, wildcards.dataset)["batches"][wildcards.batch]
+        return list(plan_of(stage, wildcards.dataset)["batches"][wildcards.batch])
+
+    return inner
+
+
+def batch_disk_mb(stage):
+    """Resource: twice the MB of batch {batch}'s input files, at least 1000.
+
+    From the plan (the catalog's sizes), not ``input.size_mb``: that stats every input
+    of every job while the DAG is built.
+    """
+
+    def inner(wildcards, input):
+        mb = plan_of(stage, wildcards.dataset).get("batch_mb", {}).get(wildcards.batch)
+        if mb is None:  # a plan written before sizes were recorded
+            mb = input.size_mb
+        return max(2 * mb, 1000)
 
     return inner
 
@@ -106,18 +124,28 @@ def stage_outputs(stage, dataset):
 
 
 def training_inputs(stage):
-    """Input function: the training tables of every dataset with the stage's role."""
+    """Input function: the batches still to run of every dataset with the stage's role.
+
+    The outputs already processed are not listed: the training script takes them from the
+    plans (also inputs), and the plans' drift check (one ``stat`` per output) notices one
+    deleted or rewritten. Listing them would make every job that needs the model (all DL2
+    batches) pay a scan of this job's inputs in Snakemake's DAG build: O(files^2).
+    """
 
     def inner(wildcards):
         datasets = datasets_with_role(config, STAGE_ROLE[stage])
-        out = [p for ds in datasets for p in stage_outputs(stage, ds)]
-        if not out:
+        plans = {ds: plan_of(stage, ds) for ds in datasets}
+        if not any(plan["files"] for plan in plans.values()):
             raise ValueError(
                 f"no file of datasets {datasets} has the '{STAGE_ROLE[stage]}' role: roles "
                 "are drawn by a hash of each file's identity, so a small dataset can get "
                 "none; add files or raise the role's fraction"
             )
-        return out
+        return [
+            f"{STAGE_DIR[stage]}/{ds}/batch-{b}.json"
+            for ds, plan in plans.items()
+            for b in plan["batches"]
+        ]
 
     return inner
 

@@ -17,9 +17,9 @@ rule dl2:
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=120,
-        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
+        disk_mb=batch_disk_mb("dl2"),
     params:
-        folder=lambda w: f"{STAGE_DIR['dl2']}/{w.dataset}",
+        folder=f"{STAGE_DIR['dl2']}/{{dataset}}",
         spec=lambda w: config["datasets"][w.dataset],
         naming=config["output_naming"],
         max_events=TEST["max_events_per_file"],

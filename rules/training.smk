@@ -15,9 +15,9 @@ rule training_data_energy:
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=60,
-        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
+        disk_mb=batch_disk_mb("energy"),
     params:
-        folder=lambda w: f"{STAGE_DIR['energy']}/{w.dataset}",
+        folder=f"{STAGE_DIR['energy']}/{{dataset}}",
         spec=lambda w: config["datasets"][w.dataset],
         role="energy",
         naming=config["output_naming"],
@@ -42,9 +42,9 @@ rule training_data_classification:
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=60,
-        disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
+        disk_mb=batch_disk_mb("classification"),
     params:
-        folder=lambda w: f"{STAGE_DIR['classification']}/{w.dataset}",
+        folder=f"{STAGE_DIR['classification']}/{{dataset}}",
         spec=lambda w: config["datasets"][w.dataset],
         role="classification",
         naming=config["output_naming"],

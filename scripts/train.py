@@ -5,7 +5,7 @@ from showerflow.stages import run_train
 
 setup_logging(snakemake.log[0])
 run_train(
-    list(snakemake.input.tables),
+    list(snakemake.input.tables) + list(snakemake.input.plans),  # manifests, plans
     snakemake.input.config,
     snakemake.output.model,
     snakemake.output.metrics,

@@ -51,6 +51,14 @@ REMOTE_RULES = {
     "plot_performance",
 }
 
+# Batch rules submitted as SLURM job arrays by profiles/slurm (slurm-array-jobs), and the
+# datasets whose plan checkpoint releases each rule's batches.
+ARRAY_RULES = {
+    "training_data_energy": 2,  # gamma, gamma_diffuse
+    "training_data_classification": 3,  # gamma, gamma_diffuse, proton
+    "dl2": 3,  # gamma, proton, electron
+}
+
 FAILING = """\
 # Failures on SLURM: a time limit, a failing command, and a job that succeeds.
 rule all:
@@ -222,10 +230,31 @@ def test_resources_reach_sbatch(runs):
     # train: threads and memory from the run options, runtime (240 min) from profiles/slurm
     assert by_rule["train_energy"] == {("4000M", "2", "04:00:00")}
     assert by_rule["train_classifier"] == {("4000M", "2", "04:00:00")}
-    # dl2: memory from the rule (2000 * attempt), runtime 120 min from profiles/slurm
-    assert by_rule["dl2"] == {("2000M", "1", "02:00:00")}
+    # dl2: memory from the rule (2000 * attempt; + 1 MB in an array task, the plugin's
+    # allowance for the job payload), runtime 120 min from profiles/slurm
+    assert by_rule["dl2"] <= {("2000M", "1", "02:00:00"), ("2001M", "1", "02:00:00")}
     # performance: memory from the run options, runtime from profiles/slurm
     assert by_rule["performance"] == {("4000M", "1", "02:00:00")}
+
+
+def test_batch_jobs_go_as_job_arrays(runs):
+    """profiles/slurm: the ready batch jobs of a rule share one sbatch call (a job array).
+
+    A batch becomes ready when its dataset's plan checkpoint finishes, so a rule needs at
+    most one submission per dataset of its role, and fewer than it has batch jobs.
+    """
+    rows = sacct(run_id(runs["pipeline"].stdout), runs["since"])
+    submissions = {r["JobID"].split("_")[0] for r in rows}
+    for rule, n_datasets in ARRAY_RULES.items():
+        tasks = [r for r in rows if r["rule"] == rule]
+        sbatch = {r["JobID"].split("_")[0] for r in tasks}
+        assert len(sbatch) <= n_datasets, (rule, sorted(r["JobID"] for r in tasks))
+        assert any("_" in r["JobID"] for r in tasks), rule  # at least one array task
+        assert len(sbatch) < len(tasks), rule
+    # every other rule: one sbatch per job
+    others = [r for r in rows if r["rule"] not in ARRAY_RULES]
+    assert all("_" not in r["JobID"] for r in others)
+    assert len(submissions) < len(rows)
 
 
 def test_results_equal_the_local_run(runs):

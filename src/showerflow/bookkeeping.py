@@ -23,6 +23,7 @@ notices (cheaply, by ``stat``) an output that was deleted or rewritten since.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ __all__ = [
     "make_plan",
     "batch_id",
     "read_plan",
+    "read_plan_cached",
     "expected_states",
     "drift",
     "sha256",
@@ -176,8 +178,8 @@ def classify(inputs, folder, naming, stage, requires=None, failures=None, max_ev
     Returns
     -------
     list of dict
-        One per input: ``file``, ``output``, ``status``, ``reason``, ``n_events``, and
-        ``state`` (``[size, mtime_ns]`` of a processed output).
+        One per input: ``file``, ``output``, ``status``, ``reason``, ``n_events``,
+        ``size`` (bytes of the input, from the catalog), and ``state`` (``[size, mtime_ns]`` of a processed output).
     """
     spec = STAGES[stage]
     failures = failures or {}
@@ -197,6 +199,7 @@ def classify(inputs, folder, naming, stage, requires=None, failures=None, max_ev
                 "status": status,
                 "reason": reason,
                 "n_events": n,
+                "size": int(rec.get("size", 0) or 0),
                 "state": file_state(out) if status == "processed" else None,
             }
         )
@@ -223,19 +226,23 @@ def make_plan(dataset, stage, rows, files_per_job, requires=None):
     -------
     dict
         ``unprocessed`` (``{dataset: [files]}``, the shape get_unprocessed_files.py
-        writes), ``batches`` (``{batch_id: [files]}``), ``files`` (the rows), ``counts``.
+        writes), ``batches`` (``{batch_id: [files]}``), ``batch_mb`` (``{batch_id: MB of
+        its input files}``, from the rows' ``size``), ``files`` (the rows), ``counts``.
     """
     todo = [r["file"] for r in rows if r["status"] != "processed"]
-    batches = {}
+    size = {r["file"]: r.get("size", 0) for r in rows}
+    batches, batch_mb = {}, {}
     for i in range(0, len(todo), files_per_job):
         chunk = todo[i : i + files_per_job]
         batches[batch_id(chunk)] = chunk
+        batch_mb[batch_id(chunk)] = sum(size[f] for f in chunk) / 1e6
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
     return {
         "dataset": dataset,
         "stage": stage,
         "unprocessed": {dataset: todo},
         "batches": batches,
+        "batch_mb": batch_mb,
         "files": rows,
         "counts": counts,
         "requires": requires or {},
@@ -246,6 +253,31 @@ def read_plan(path):
     """Read a plan JSON written by the workflow's plan checkpoint."""
     with open(path) as f:
         return json.load(f)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_plan_version(path, inode, size, mtime_ns):
+    return read_plan(path)
+
+
+def read_plan_cached(path):
+    """Read a plan once per version of the file (inode, size, mtime), then from memory.
+
+    The workflow's input functions ask for a dataset's plan once per batch job; parsing
+    it each time costs O(files) per job, O(files^2 / files_per_job) per DAG. A plan
+    rewritten by its checkpoint (a new file, renamed into place) is read again.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        The plan, shared between callers: do not modify it.
+    """
+    st = os.stat(path)
+    return _read_plan_version(os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def expected_states(plan, manifest_dir):
@@ -289,7 +321,7 @@ def drift(plan_path, manifest_dir):
     if not os.path.exists(plan_path):
         return "consistent"
     try:
-        plan = read_plan(plan_path)
+        plan = read_plan_cached(plan_path)
     except (OSError, ValueError):
         return "unreadable-plan"
     changed = sorted(

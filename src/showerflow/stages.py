@@ -428,11 +428,22 @@ def run_training_data(
 
 
 def resolve_outputs(paths):
-    """Per-file outputs named by a stage's inputs: Parquet files, or batch manifests."""
+    """Per-file outputs named by a stage's inputs: Parquet files, batch manifests or plans.
+
+    A batch manifest names the outputs its batch wrote; a plan (it has ``files``) names
+    the outputs it found processed. Training jobs get the plans and the manifests of the
+    batches still to run rather than every per-file output: a job with one input per
+    file, whose model every DL2 batch job needs, makes Snakemake's DAG build quadratic
+    in the number of files (bench/dag.py).
+    """
     out = []
     for p in map(str, paths):
         if p.endswith(".json"):
-            out.extend(rec["output"] for rec in json.loads(Path(p).read_text())["outputs"])
+            data = json.loads(Path(p).read_text())
+            if "files" in data:
+                out.extend(r["output"] for r in data["files"] if r["status"] == "processed")
+            else:
+                out.extend(rec["output"] for rec in data["outputs"])
         else:
             out.append(p)
     return out
