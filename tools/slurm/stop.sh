@@ -54,3 +54,14 @@ stop slurmctld slurmctld
 stop slurmdbd slurmdbd
 stop mariadbd mariadbd
 stop munged munged
+
+# Remove the configuration start.sh wrote (only files carrying its marker): with a
+# slurm.conf present but no controller, every `snakemake` start waits ~9 s while the SLURM
+# executor plugin asks `scontrol show config` at import.
+CONF_DIR=/etc/slurm
+MARKER="# written by showerflow tools/slurm/start.sh"
+for f in "$CONF_DIR/slurm.conf" "$CONF_DIR/slurmdbd.conf"; do
+  if [ -f "$f" ] && head -1 "$f" | grep -qF "$MARKER"; then
+    rm -f "$f" && say "removed $f"
+  fi
+done
