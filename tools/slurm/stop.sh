@@ -13,7 +13,7 @@ say() { echo "showerflow-slurm: $*"; }
 
 if [ ! -d "$STATE/pids" ]; then
   say "nothing to stop (no $STATE/pids)"
-  exit 0
+  mkdir -p "$STATE/pids"  # the stops below then find no PID files
 fi
 
 if [ -f "$STATE/pids/slurmctld.pid" ] && kill -0 "$(cat "$STATE/pids/slurmctld.pid")" 2>/dev/null; then
