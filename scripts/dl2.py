@@ -14,4 +14,5 @@ run_dl2(
     naming=p.naming,
     max_events=p.max_events,
     skip_bad_files=p.skip_bad_files,
+    chunk_size=p.chunk_size,
 )

@@ -23,7 +23,7 @@ from . import catalog as cat
 from . import dl1, models
 from .contracts import DL2_COLUMNS, ContractError
 from .provenance import record
-from .tables import atomic_path, read_metadata, read_table, write_table
+from .tables import atomic_path, read_metadata, read_table, write_chunks, write_table
 
 __all__ = [
     "write_json",
@@ -38,12 +38,20 @@ __all__ = [
     "training_table",
     "run_training_data",
     "run_train",
+    "dl2_events",
+    "dl2_chunks",
     "dl2_table",
     "run_dl2",
     "run_merge",
 ]
 
 log = logging.getLogger("showerflow")
+
+#: Events per chunk when DL2 streams a file (config ``dl2.chunk_size``).
+DEFAULT_CHUNK_SIZE = 100_000
+
+#: Seconds between two progress lines within one long step.
+PROGRESS_SECONDS = 10.0
 
 #: Event-level columns copied onto each image of a training table.
 _EVENT_COLUMNS_FOR_IMAGES = ["true_energy", "reco_h_max", "multiplicity"]
@@ -237,10 +245,7 @@ def training_table(path, energy_model=None, entry_stop=None):
     """
     handle = dl1.open_dl1(path)
     rec = dl1.read_simulation(path, handle=handle)
-    events = dl1.read_events(path, handle=handle, entry_stop=entry_stop)
-    images = dl1.read_images(path, handle=handle)
-    if entry_stop is not None:
-        images = images[images["event_id"].isin(events["event_id"])]
+    ((events, images),) = dl1.iterate_dl1(path, None, entry_stop, handle=handle)
     idx = _event_index(events, images, path)
     for col in _EVENT_COLUMNS_FOR_IMAGES:
         images[col] = events[col].to_numpy()[idx]
@@ -268,8 +273,10 @@ def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, m
         Batch manifest JSON: ``{"outputs": [{"file", "output", "state", "n_rows"}],
         "failed": [{"file", "reason"}]}``; written last, atomically.
     make : callable
-        ``make(path) -> (DataFrame, dict)``: the table and its metadata, which must hold
-        ``n_events_in`` and ``uuid``.
+        ``make(path) -> (table, dict)``: the table and its metadata, which must hold
+        ``n_events_in`` and ``uuid``. The table is a DataFrame, or an iterable of
+        DataFrames written one by one (:func:`showerflow.tables.write_chunks`); then the
+        metadata must also hold the ``n_rows`` it will produce.
     skip_bad_files : bool
         Record a failing input and go on with the others, instead of stopping.
     meta : dict, optional
@@ -285,18 +292,25 @@ def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, m
     for i, path in enumerate(files):
         try:
             df, info = make(path)
+            out = bk.output_path(folder, info["uuid"], Path(path).name, naming)
+            if isinstance(df, pd.DataFrame):
+                n_rows = len(df)
+                metadata = {**info, **(meta or {}), "n_rows": n_rows, "input": str(path)}
+                write_table(df, out, metadata=metadata)
+            else:
+                n_rows = info["n_rows"]
+                metadata = {**info, **(meta or {}), "input": str(path)}
+                written = write_chunks(df, out, metadata=metadata)
+                if written != n_rows:  # pragma: no cover - a bug, not bad input
+                    raise RuntimeError(f"{out}: wrote {written} rows, announced {n_rows}")
         except ContractError as err:
             if not skip_bad_files:
                 raise
             log.warning("skipping bad input %s: %s", path, err.problem)
             failed.append({"file": str(path), "reason": err.problem})
             continue
-        out = bk.output_path(folder, info["uuid"], Path(path).name, naming)
-        write_table(
-            df, out, metadata={**info, **(meta or {}), "n_rows": len(df), "input": str(path)}
-        )
         outputs.append(
-            {"file": str(path), "output": out, "state": bk.file_state(out), "n_rows": len(df)}
+            {"file": str(path), "output": out, "state": bk.file_state(out), "n_rows": n_rows}
         )
         n_total += info["n_events_in"]
         dt = time.perf_counter() - t0
@@ -425,7 +439,65 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     return metrics
 
 
-def dl2_table(path, energy_model, classifier, entry_stop=None):
+def dl2_events(events, images, energy_model, classifier, path=""):
+    """Apply both models to events and their images: one DL2 row per event.
+
+    Parameters
+    ----------
+    events, images : pandas.DataFrame
+        Events and exactly their images (as :func:`showerflow.dl1.iterate_dl1` yields).
+    energy_model, classifier : dict
+    path : str
+        The file they came from (for error messages).
+
+    Returns
+    -------
+    pandas.DataFrame
+        DL2_COLUMNS, one row per event, in the order of ``events``.
+    """
+    idx = _event_index(events, images, path) if len(images) else np.zeros(0, np.int64)
+    for col in _EVENT_COLUMNS_FOR_IMAGES:
+        images[col] = events[col].to_numpy()[idx]
+    energy, _ = models.predict_events(energy_model, images, idx, len(events))
+    images["reco_energy"] = energy[idx]
+    gammaness, _ = models.predict_events(classifier, images, idx, len(events))
+    out = events[[c for c in DL2_COLUMNS if c in events.columns]].reset_index(drop=True)
+    out["reco_energy"] = energy
+    out["gammaness"] = gammaness
+    return out[list(DL2_COLUMNS)]
+
+
+def dl2_chunks(path, energy_model, classifier, chunk_size=None, entry_stop=None, handle=None):
+    """DL2 of one DL1 file, chunk by chunk (see :func:`showerflow.dl1.iterate_dl1`).
+
+    Every event is computed from its own images only, so the rows are the same whatever
+    the chunk size (predictions run on one thread, in a fixed order).
+
+    Parameters
+    ----------
+    path : str
+    energy_model, classifier : dict
+    chunk_size : int, optional
+        Events per chunk; None for the whole file at once.
+    entry_stop : int, optional
+    handle : uproot.ReadOnlyDirectory, optional
+
+    Yields
+    ------
+    pandas.DataFrame
+        DL2 rows of consecutive events.
+    """
+    t0, n, last = time.perf_counter(), 0, time.perf_counter()
+    for events, images in dl1.iterate_dl1(path, chunk_size, entry_stop, handle=handle):
+        yield dl2_events(events, images, energy_model, classifier, path)
+        n += len(events)
+        now = time.perf_counter()
+        if now - last >= PROGRESS_SECONDS:
+            last = now
+            log.info("%s: %d events, %.0f events/s", path, n, n / (now - t0))
+
+
+def dl2_table(path, energy_model, classifier, entry_stop=None, chunk_size=None):
     """Apply both models to one DL1 file: one DL2 row per event.
 
     Parameters
@@ -433,6 +505,8 @@ def dl2_table(path, energy_model, classifier, entry_stop=None):
     path : str
     energy_model, classifier : dict
     entry_stop : int, optional
+    chunk_size : int, optional
+        Events per chunk read (the result does not depend on it).
 
     Returns
     -------
@@ -441,20 +515,8 @@ def dl2_table(path, energy_model, classifier, entry_stop=None):
     """
     handle = dl1.open_dl1(path)
     rec = dl1.read_simulation(path, handle=handle)
-    events = dl1.read_events(path, handle=handle, entry_stop=entry_stop)
-    images = dl1.read_images(path, handle=handle)
-    if entry_stop is not None:
-        images = images[images["event_id"].isin(events["event_id"])]
-    idx = _event_index(events, images, path)
-    for col in _EVENT_COLUMNS_FOR_IMAGES:
-        images[col] = events[col].to_numpy()[idx]
-    energy, _ = models.predict_events(energy_model, images, idx, len(events))
-    images["reco_energy"] = energy[idx]
-    gammaness, _ = models.predict_events(classifier, images, idx, len(events))
-    out = events[[c for c in DL2_COLUMNS if c in events.columns]].copy()
-    out["reco_energy"] = energy
-    out["gammaness"] = gammaness
-    return out[list(DL2_COLUMNS)], rec
+    frames = list(dl2_chunks(path, energy_model, classifier, chunk_size, entry_stop, handle))
+    return pd.concat(frames, ignore_index=True), rec
 
 
 def run_dl2(
@@ -466,8 +528,13 @@ def run_dl2(
     naming="uuid",
     max_events=None,
     skip_bad_files=False,
+    chunk_size=DEFAULT_CHUNK_SIZE,
 ):
     """Write the DL2 table of each DL1 file of a batch, with its simulation record.
+
+    Each file is streamed: ``chunk_size`` events and their images are read, both models
+    applied and the rows appended to the output as one Parquet row group, so memory does
+    not grow with the size of a file. The output is renamed into place when complete.
 
     Parameters
     ----------
@@ -482,6 +549,8 @@ def run_dl2(
     max_events : int, optional
         Test mode: events read per file.
     skip_bad_files : bool
+    chunk_size : int, optional
+        Events per chunk; None reads each file whole.
 
     Returns
     -------
@@ -492,8 +561,12 @@ def run_dl2(
     meta = model_digests({"energy": energy_model, "classifier": classifier})
 
     def make(path):
-        df, rec = dl2_table(path, e_model, c_model, max_events)
-        return df, {"uuid": dl1.file_uuid(path), "n_events_in": len(df), "simulation": [rec]}
+        handle = dl1.open_dl1(path)
+        rec = dl1.read_simulation(path, handle=handle)
+        n = dl1.count_events(path, handle=handle, entry_stop=max_events)
+        chunks = dl2_chunks(path, e_model, c_model, chunk_size, max_events, handle)
+        info = {"uuid": dl1.file_uuid(path, handle), "n_events_in": n, "simulation": [rec]}
+        return chunks, {**info, "n_rows": n}
 
     return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
 
