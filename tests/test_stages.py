@@ -223,3 +223,32 @@ def test_dl2_logs_progress_with_counts_and_rates(small_production, trained, tmp_
     assert lines[1].startswith(f"2/2 files, {n} events, ")
     rate = float(lines[1].split(", ")[2].split()[0])
     assert rate > 0
+
+
+def test_training_sample_is_bounded_and_trains_the_same_model(trained, tmp_path):
+    """Streaming the sample gives the showers (and so the forests) train() would pick."""
+    from showerflow import models
+
+    paths = stages.resolve_outputs([trained / "energy.json"])
+    cfg = models.load_model_config(MODELS / "energy.yaml")
+    cfg.update(max_events_per_tel_type=150, test_fraction=0.3)
+    cfg["estimator"]["parameters"].update(n_estimators=5)
+    cols = sorted(set(pd.read_parquet(paths[0]).columns) - {"particle", "file_uuid"})
+    cols += ["particle"]
+    whole = pd.concat([read_table(p, columns=cols)[0] for p in paths], ignore_index=True)
+    sample = stages.read_training_sample(paths, cols, cfg, batch_size=97)
+    keys = models.shower_keys
+    assert sample.attrs["n_images_in"] == len(whole) > 3 * len(sample)
+    assert sample.attrs["n_showers_in"] == len(np.unique(keys(whole)))
+    test = models.shower_test_mask(sample["obs_id"], sample["event_id"], 0.3, cfg["seed"])
+    assert len(np.unique(keys(sample[test]))) == 150
+    for tel_type in ("LST", "MST"):
+        sel = ~test & (sample["tel_type"] == tel_type).to_numpy()
+        assert len(np.unique(keys(sample[sel]))) == 150
+    # the same forests as training on the whole table: same showers sampled
+    a, b = models.train(whole, cfg), models.train(sample, cfg)
+    probe = whole.iloc[::7]
+    np.testing.assert_array_equal(models.predict_images(a, probe), models.predict_images(b, probe))
+    # reproducible: a second read gives the same rows
+    again = stages.read_training_sample(paths, cols, cfg, batch_size=1000)
+    pd.testing.assert_frame_equal(sample, again)

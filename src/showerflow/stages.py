@@ -37,6 +37,7 @@ __all__ = [
     "acceptance_check",
     "training_table",
     "run_training_data",
+    "read_training_sample",
     "run_train",
     "dl2_events",
     "dl2_chunks",
@@ -368,9 +369,101 @@ def resolve_outputs(paths):
     return out
 
 
-def _read_training(paths, columns):
-    frames = [read_table(p, columns=columns)[0] for p in paths]
-    return pd.concat(frames, ignore_index=True)
+def _training_batches(paths, columns, batch_size):
+    for p in paths:
+        try:
+            pf = pq.ParquetFile(p)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise ContractError(p, f"not a readable Parquet file ({err})") from err
+        missing = sorted(set(columns) - set(pf.schema_arrow.names))
+        if missing:
+            raise ContractError(
+                p, f"column '{missing[0]}' missing; the file has {sorted(pf.schema_arrow.names)}"
+            )
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            yield batch.to_pandas()
+
+
+def read_training_sample(paths, columns, cfg, batch_size=100_000):
+    """Read the images a model will use from training tables, in bounded memory.
+
+    With ``max_events_per_tel_type`` set, the tables are streamed twice in batches of
+    rows: first only to collect, per telescope type, the training showers that pass the
+    quality cuts (one int64 per shower), of which :func:`showerflow.models.sample_showers`
+    draws the same reproducible sample :func:`showerflow.models.train` would; then to keep
+    the images of those showers, and the images of at most as many held-out test showers
+    (drawn the same way). Memory is bounded by the samples, not by the input size.
+    Without a maximum, every image is read.
+
+    Parameters
+    ----------
+    paths : list of str
+        Training tables (Parquet).
+    columns : list of str
+        Columns to read; must include ``obs_id``, ``event_id``, ``tel_type`` and those of
+        the quality cuts.
+    cfg : dict
+        Validated model config.
+    batch_size : int
+        Rows per read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``attrs["n_images_in"]``, ``attrs["n_showers_in"]``: what the tables held.
+    """
+    max_events, seed = cfg["max_events_per_tel_type"], cfg["seed"]
+
+    def split(df):
+        test = models.shower_test_mask(df["obs_id"], df["event_id"], cfg["test_fraction"], seed)
+        good = models.quality_mask(df, cfg["quality_cuts"])
+        return models.shower_keys(df), test, good
+
+    if max_events is None:
+        frames = list(_training_batches(paths, columns, batch_size))
+        images = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        images.attrs["n_images_in"] = len(images)
+        images.attrs["n_showers_in"] = len(np.unique(models.shower_keys(images)))
+        return images
+    train_keys, test_keys, seen, n_images = {}, [], [], 0
+    for df in _training_batches(paths, columns, batch_size):
+        keys, test, good = split(df)
+        n_images += len(df)
+        seen.append(np.unique(keys))
+        types = df["tel_type"].to_numpy()
+        for tel_type in np.unique(types):
+            sel = (types == tel_type) & good & ~test
+            train_keys.setdefault(tel_type, []).append(np.unique(keys[sel]))
+        test_keys.append(np.unique(keys[test]))
+    if not n_images:
+        raise ContractError(", ".join(map(str, paths)), "the training tables hold no image")
+    n_showers = len(np.unique(np.concatenate(seen)))
+    keep_train = {
+        t: models.sample_showers(np.concatenate(k), max_events, seed) for t, k in train_keys.items()
+    }
+    keep_test = models.sample_showers(np.concatenate(test_keys), max_events, seed + 1)
+    del train_keys, test_keys, seen
+    frames = []
+    for df in _training_batches(paths, columns, batch_size):
+        keys, test, good = split(df)
+        types = df["tel_type"].to_numpy()
+        keep = test & np.isin(keys, keep_test)
+        for tel_type, kept in keep_train.items():
+            sel = (types == tel_type) & good & ~test
+            keep |= sel & np.isin(keys, kept)
+        frames.append(df[keep])
+    images = pd.concat(frames, ignore_index=True)
+    images.attrs["n_images_in"] = n_images
+    images.attrs["n_showers_in"] = n_showers
+    return images
+
+
+def _cut_columns(cfg):
+    """Raw columns the quality cuts refer to (names found in the expressions)."""
+    import re
+
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(cfg["quality_cuts"])))
+    return names - {"and", "or", "not", "in", "True", "False", "abs", "log10"}
 
 
 def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
@@ -387,6 +480,7 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     metrics_output : str
         Metrics JSON.
     n_jobs : int
+        Threads of the estimator's ``fit`` (the rule's ``threads``).
 
     Returns
     -------
@@ -403,7 +497,19 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
         needed.add(cfg["combine_weights"])
     if cfg["kind"] == "classifier":
         needed.add("reco_energy")
-    images = _read_training(inputs, sorted(needed))
+    # columns the quality cuts name, when the tables have them (else the cut says so)
+    needed |= _cut_columns(cfg) & set(pq.read_schema(inputs[0]).names)
+    images = read_training_sample(inputs, sorted(needed), cfg)
+    log.info(
+        "%s model: %d training tables, %d images of %d showers; kept %d images "
+        "(at most %s showers per telescope type)",
+        cfg["kind"],
+        len(inputs),
+        images.attrs["n_images_in"],
+        images.attrs["n_showers_in"],
+        len(images),
+        cfg["max_events_per_tel_type"],
+    )
     particles = set(images["particle"].unique())
     if cfg["kind"] == "energy" and particles != {cfg["signal"]}:
         raise ValueError(
