@@ -3,6 +3,7 @@
     python bench/run.py stages     # per-batch stage cost vs. its I/O + predict floor (~1 min)
     python bench/run.py demo       # the full demo workflow: wall time, peak memory per job
     python bench/run.py plan       # plan checkpoint of a 10^4-file dataset vs its I/O floor
+    python bench/run.py throughput # events/s/core, memory, threads vs floors (bench/throughput.py)
 
 ``stages``: a batch of toy DL1 files is processed by the real stage functions
 (``showerflow.stages``) and by the floor for the same work: uproot reading the same
@@ -287,6 +288,9 @@ def main(argv=None):
     s.add_argument("--cores", type=int, default=2)
     s.add_argument("--keep", action="store_true", help="keep the work folder")
     s.set_defaults(func=bench_demo)
+    import throughput  # bench/throughput.py
+
+    throughput.add_parser(sub)
     args = p.parse_args(argv)
     args.func(args)
 
