@@ -54,7 +54,8 @@ def open_dl1(path):
     uproot.ReadOnlyDirectory
     """
     try:
-        return uproot.open(path)
+        # no array cache: arrays are read once, and a cache would grow with the file
+        return uproot.open(path, array_cache=None)
     except FileNotFoundError as err:
         raise ContractError(path, "file does not exist") from err
     except Exception as err:  # uproot raises many kinds on garbage

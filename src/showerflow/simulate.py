@@ -680,6 +680,10 @@ def _tree_types(table):
     return types
 
 
+#: Entries per TTree basket in the files written by :func:`write_dl1`.
+BASKET_ENTRIES = 10_000
+
+
 def write_dl1(path, run, file_uuid):
     """Write a run to a DL1 ROOT file (three TTrees), atomically.
 
@@ -716,8 +720,12 @@ def write_dl1(path, run, file_uuid):
             for name, table, columns in trees:
                 data = {c: np.asarray(table[c]) for c in columns}
                 tree = f.mktree(name, _tree_types(data))
-                if len(next(iter(data.values()))):
-                    tree.extend(data)
+                n = len(next(iter(data.values())))
+                # one basket per BASKET_ENTRIES entries (each extend writes one), as ROOT
+                # writes baskets of bounded size: a reader of an entry range then
+                # decompresses only the baskets of that range
+                for start in range(0, n, BASKET_ENTRIES):
+                    tree.extend({c: v[start : start + BASKET_ENTRIES] for c, v in data.items()})
     return path
 
 
