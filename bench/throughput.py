@@ -363,6 +363,10 @@ def _rss_child(what, args):
             args["out"] + ".json",
             chunk_size=args["chunk_size"],
         )
+    elif what == "merge":
+        stages.run_merge([args["manifest"]], args["out"])
+    elif what == "baseline-merge":
+        stages.run_merge  # noqa: B018 - imports only
     elif what == "baseline-train":
         from showerflow import models
 
@@ -421,6 +425,17 @@ def bench_memory(tmp, e_path, c_path, chunk_size, fraction):
             for k, f in files.items()
         }
         rows.append((f"DL2, {label}", n_ev, base, peaks))
+    # merge of those DL2 outputs (the chunked ones): streamed row group by row group
+    base = peak_rss("baseline-merge")
+    peaks = {
+        k: peak_rss(
+            "merge",
+            manifest=str(tmp / f"o{k}{chunk_size}.json"),
+            out=str(tmp / f"merged{k}.parquet"),
+        )  # fmt: skip
+        for k in files
+    }
+    rows.append(("DL2 merge", n_ev, base, peaks))
     # training tables of N and 10 N events: the energy role's gamma runs
     d = simulate_production(tmp / "td", "gamma_diffuse", 10, kinds["gamma_diffuse"]["n_showers"],
                             seed + 2, first_obs_id=950)  # fmt: skip

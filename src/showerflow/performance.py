@@ -673,7 +673,12 @@ def _without_particle_type(events):
     """
     if "particle_type" not in events.colnames:
         return events
-    return events[[c for c in events.colnames if c != "particle_type"]]
+    # a new table sharing the columns' data (events[[names]] would copy every column)
+    return QTable(
+        [events[c] for c in events.colnames if c != "particle_type"],
+        copy=False,
+        meta=events.meta,
+    )
 
 
 def _gh_mask(events, gh_cuts):
@@ -757,7 +762,7 @@ def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg):
     # per-particle background counts, the same columns whatever survives the cuts
     if "particle_type" in selected.colnames:
         kinds = np.asarray(selected["particle_type"])
-        for particle in sorted(set(np.asarray(background["particle_type"]))):
+        for particle in np.unique(np.asarray(background["particle_type"])).tolist():
             hist = background_hist(selected[kinds == particle])
             sensitivity[f"n_{particle}"] = hist["n"]
             sensitivity[f"n_{particle}_weighted"] = hist["n_weighted"]
