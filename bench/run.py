@@ -4,6 +4,7 @@
     python bench/run.py demo       # the full demo workflow: wall time, peak memory per job
     python bench/run.py plan       # plan checkpoint of a 10^4-file dataset vs its I/O floor
     python bench/run.py dag        # snakemake -n through the checkpoints of 10^3..10^5 files
+    python bench/run.py throughput # events/s/core, memory, threads vs floors (bench/throughput.py)
 
 ``stages``: a batch of toy DL1 files is processed by the real stage functions
 (``showerflow.stages``) and by the floor for the same work: uproot reading the same
@@ -296,6 +297,9 @@ def main(argv=None):
     s.add_argument("--cores", type=int, default=2)
     s.add_argument("--keep", action="store_true", help="keep the work folder")
     s.set_defaults(func=bench_demo)
+    import throughput  # bench/throughput.py
+
+    throughput.add_parser(sub)
     args = p.parse_args(argv)
     args.func(args)
 

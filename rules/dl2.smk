@@ -24,6 +24,7 @@ rule dl2:
         naming=config["output_naming"],
         max_events=TEST["max_events_per_file"],
         skip_bad_files=config["skip_bad_files"],
+        chunk_size=config["dl2"]["chunk_size"],
     script:
         "../scripts/dl2.py"
 

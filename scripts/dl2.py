@@ -15,4 +15,5 @@ run_dl2(
     max_events=p.max_events,
     skip_bad_files=p.skip_bad_files,
     spec=p.spec,
+    chunk_size=p.chunk_size,
 )

@@ -1,6 +1,7 @@
 """DL1 reading: the contract is checked and bad files are named with their problem."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import read_trees, write_root
 
@@ -95,3 +96,47 @@ def test_uuid_from_header(good):
 
     with uproot.open(good) as f:
         assert dl1.file_uuid(good) == str(f.file.uuid)
+
+
+@pytest.mark.parametrize("chunk_size", [29, 200, None])
+def test_iterate_dl1_chunks_hold_their_events_images(good, chunk_size):
+    events, images = dl1.read_events(good), dl1.read_images(good)
+    chunks = list(dl1.iterate_dl1(good, chunk_size))
+    n = len(events)
+    assert len(chunks) == (1 if chunk_size is None else -(-n // chunk_size))
+    if chunk_size:
+        assert all(len(ev) == chunk_size for ev, _ in chunks[:-1])
+    for ev, im in chunks:
+        # the images of a chunk are exactly those of its events
+        key = lambda df: set(zip(df["obs_id"], df["event_id"], strict=True))  # noqa: E731
+        assert key(im) <= key(ev)
+        if len(im):
+            assert key(im) == key(ev[ev["multiplicity"] > 0])
+    back_ev = pd.concat([ev for ev, _ in chunks], ignore_index=True)
+    back_im = pd.concat([im for _, im in chunks], ignore_index=True)
+    pd.testing.assert_frame_equal(back_ev, events)
+    pd.testing.assert_frame_equal(back_im, images)
+
+
+def test_iterate_dl1_entry_stop(good):
+    events = dl1.read_events(good, entry_stop=50)
+    chunks = list(dl1.iterate_dl1(good, 20, entry_stop=50))
+    assert [len(ev) for ev, _ in chunks] == [20, 20, 10]
+    images = pd.concat([im for _, im in chunks])
+    assert set(images["event_id"]) == set(events["event_id"])
+    assert len(images) == events["multiplicity"].sum()
+    assert dl1.count_events(good, entry_stop=50) == 50
+    assert dl1.count_events(good) == dl1.inspect_dl1(good)["n_events"]
+
+
+def test_iterate_dl1_rejects_images_out_of_event_order(tmp_path, good):
+    trees = read_trees(good)
+    im = trees["images"]
+    # move the first event's images to the end: no longer stored in the events' order
+    first = im["event_id"] == im["event_id"][0]
+    order = np.concatenate([np.flatnonzero(~first), np.flatnonzero(first)])
+    trees["images"] = {k: v[order] for k, v in im.items()}
+    bad = write_root(tmp_path / "shuffled.root", trees)
+    with pytest.raises(ContractError, match=r"shuffled.root: image entry \d+ .*in the order"):
+        for _ in dl1.iterate_dl1(bad, 25):
+            pass

@@ -156,3 +156,19 @@ def test_save_load_roundtrip(tmp_path):
     assert "scikit-learn" in back["versions"]
     with pytest.raises(FileNotFoundError):
         models.load_model(tmp_path / "missing.joblib")
+
+
+def test_training_logs_progress_per_telescope_type(caplog):
+    import logging
+
+    images = _images(1000)
+    with caplog.at_level("INFO", logger="showerflow"):
+        models.train(images, _cfg("energy"), n_jobs=2, log=logging.getLogger("showerflow"))
+    msgs = [r.getMessage() for r in caplog.records]
+    starts = [m for m in msgs if m.startswith("telescope type ") and "training" in m]
+    assert [m.split(" (")[0] for m in starts] == ["telescope type 1/2", "telescope type 2/2"]
+    n_lst = int(starts[0].split(" on ")[1].split()[0])
+    assert 300 < n_lst <= 700  # ~70 % of 1000 showers pass the split, minus quality cuts
+    assert "of " in starts[0] and starts[0].endswith("2 threads")
+    fitted = [m for m in msgs if "fitted in" in m]
+    assert len(fitted) == 2 and all("images/s" in m for m in fitted)

@@ -382,3 +382,18 @@ def test_classifier_quick_check(diffuse_run, proton_run):
     y_test = np.r_[yg[~train_g], yp[~train_p]]
     auc = metrics.roc_auc_score(y_test, clf.predict_proba(x_test)[:, 1])
     assert 0.75 < auc < 0.97
+
+
+def test_production_logs_progress_with_counts_and_rates(tmp_path, caplog):
+    from showerflow.simulate import simulate_production
+
+    with caplog.at_level("INFO", logger="showerflow"):
+        paths = simulate_production(tmp_path, "electron", 2, 20_000, seed=3)
+    lines = [r.getMessage() for r in caplog.records if " run " in r.getMessage()]
+    assert [line.split(" ")[:3] for line in lines] == [
+        ["electron", "run", "1/2"],
+        ["electron", "run", "2/2"],
+    ]
+    n_events = sum(uproot.open(p)["events"].num_entries for p in paths)
+    assert f"40000 showers, {n_events} events so far" in lines[1]
+    assert float(lines[1].rsplit("(", 1)[1].split()[0]) > 0

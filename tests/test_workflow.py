@@ -202,3 +202,15 @@ def test_corrupt_input_stops_before_any_model(tmp_path, small_production):
     assert "catalog" in res.stderr
     assert not (tmp_path / "results" / "models").exists()
     assert not (tmp_path / "results" / "catalog" / "proton.parquet").exists()
+
+
+def test_logs_show_progress_and_training_threads(run):
+    """Long stages log counts and rates; training runs on the rule's 2 threads."""
+    sim = (run / "logs" / "simulate" / "proton.log").read_text()
+    assert "proton run 8/8 " in sim and "4800000 showers" in sim and "showers/s" in sim
+    energy = (run / "logs" / "models" / "energy.log").read_text()
+    fits_ = [line for line in energy.splitlines() if "telescope type" in line]
+    assert any("2 threads" in line for line in fits_)
+    assert sum("fitted in" in line for line in fits_) == 2  # LST and MST
+    dl2 = "".join(p.read_text() for p in (run / "logs" / "dl2").rglob("batch-*.log"))
+    assert " files, " in dl2 and "events/s" in dl2

@@ -87,6 +87,7 @@ def _dl2(a):
         a.manifest,
         naming=a.naming,
         skip_bad_files=a.skip_bad_files,
+        chunk_size=a.chunk_size,
     )
     for rec in m["outputs"]:
         print(rec["output"])
@@ -194,6 +195,12 @@ def build_parser():
     s.add_argument("files", nargs="+")
     s.add_argument("--energy-model", required=True)
     s.add_argument("--classifier", required=True)
+    s.add_argument(
+        "--chunk-size",
+        type=int,
+        default=100_000,
+        help="events read, predicted and written at a time (bounds memory)",
+    )
     _batch_arguments(s)
     s.set_defaults(func=_dl2)
 

@@ -7,6 +7,7 @@ the workflow validate the same way; ``config/schemas/`` links to them.
 from __future__ import annotations
 
 import copy
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -20,10 +21,16 @@ class ConfigError(ValueError):
     """A configuration file breaks its schema."""
 
 
-def load_schema(name):
-    """Return the schema ``showerflow/schemas/{name}.schema.yaml`` as a dict."""
+@functools.cache
+def _parsed_schema(name):
     text = resources.files("showerflow").joinpath(f"schemas/{name}.schema.yaml").read_text()
     return yaml.safe_load(text)
+
+
+def load_schema(name):
+    """Return the schema ``showerflow/schemas/{name}.schema.yaml`` as a dict (a fresh copy;
+    the YAML is parsed once per process)."""
+    return copy.deepcopy(_parsed_schema(name))
 
 
 def _resolve_ref(schema, root):

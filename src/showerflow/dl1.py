@@ -30,6 +30,8 @@ __all__ = [
     "read_tree",
     "read_events",
     "read_images",
+    "iterate_dl1",
+    "count_events",
     "inspect_dl1",
 ]
 
@@ -52,7 +54,8 @@ def open_dl1(path):
     uproot.ReadOnlyDirectory
     """
     try:
-        return uproot.open(path)
+        # no array cache: arrays are read once, and a cache would grow with the file
+        return uproot.open(path, array_cache=None)
     except FileNotFoundError as err:
         raise ContractError(path, "file does not exist") from err
     except Exception as err:  # uproot raises many kinds on garbage
@@ -112,9 +115,11 @@ def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_star
         Default: every contract column of that tree.
     handle : uproot.ReadOnlyDirectory, optional
     entry_stop : int, optional
-        Read entries before this one (test mode: at most this many).
+        Read at most this many entries (test mode), or up to this entry.
     entry_start : int, optional
-        First entry to read (chunked reading).
+        First entry to read (a chunk). A chunk is not checked for all-NaN columns (a
+        few events may lack a value); the whole-file check is the catalog's
+        (:func:`inspect_dl1`).
 
     Returns
     -------
@@ -139,7 +144,12 @@ def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_star
             raise ContractError(
                 path, f"column '{name}.{col}' has dtype {df[col].dtype}, expected numbers"
             )
-        elif kind == "f" and len(df) and np.all(np.isnan(df[col].to_numpy(float))):
+        elif (
+            kind == "f"
+            and entry_start is None
+            and len(df)
+            and np.all(np.isnan(df[col].to_numpy(float)))
+        ):
             raise ContractError(path, f"column '{name}.{col}' is all NaN")
     return df
 
@@ -178,6 +188,117 @@ def read_events(path, columns=None, handle=None, entry_stop=None):
 def read_images(path, columns=None, handle=None, entry_stop=None):
     """Read the ``images`` tree (see :func:`read_tree`)."""
     return read_tree(path, IMAGES_TREE, columns, handle=handle, entry_stop=entry_stop)
+
+
+def count_events(path, handle=None, entry_stop=None):
+    """Number of events a read of the file gives (at most ``entry_stop``).
+
+    Parameters
+    ----------
+    path : str or Path
+    handle : uproot.ReadOnlyDirectory, optional
+    entry_stop : int, optional
+
+    Returns
+    -------
+    int
+    """
+    handle = handle if handle is not None else open_dl1(path)
+    n = _tree(handle, path, EVENTS_TREE).num_entries
+    return int(n if entry_stop is None else min(n, entry_stop))
+
+
+def _event_keys(df):
+    return df["obs_id"].to_numpy(np.int64) << 32 | df["event_id"].to_numpy(np.int64)
+
+
+def _image_stop(path, tree, keys, start, n_images, guess):
+    """First image entry at or after ``start`` whose event is not one of ``keys``.
+
+    Reads only the images' ``obs_id``/``event_id`` in a window that starts at ``guess``
+    entries and doubles until it passes the last image of those events.
+    """
+    window = max(int(guess), 1)
+    while True:
+        stop = min(start + window, n_images)
+        ids = tree.arrays(["obs_id", "event_id"], library="np", entry_start=start, entry_stop=stop)
+        ikey = ids["obs_id"].astype(np.int64) << 32 | ids["event_id"].astype(np.int64)
+        outside = np.flatnonzero(~np.isin(ikey, keys))
+        if len(outside):
+            return start + int(outside[0])
+        if stop == n_images:
+            return n_images
+        window *= 2
+
+
+def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
+    """Read a DL1 file's events and their images in chunks of consecutive events.
+
+    Memory stays bounded by the chunk, whatever the size of the file: each step reads
+    ``chunk_size`` events and exactly the images of those events (an entry range of the
+    ``images`` tree found from the event keys; only ``obs_id``/``event_id`` are read to
+    find it). The ``images`` tree must hold each event's images together, in the order of
+    the ``events`` tree (as ctapipe and the toy simulation write them).
+
+    Parameters
+    ----------
+    path : str or Path
+    chunk_size : int, optional
+        Events per chunk; None reads the whole file in one chunk.
+    entry_stop : int, optional
+        Read at most this many events (test mode).
+    handle : uproot.ReadOnlyDirectory, optional
+        An already open file.
+
+    Yields
+    ------
+    (pandas.DataFrame, pandas.DataFrame)
+        The events of a chunk and their images (contract columns). At least one pair is
+        yielded, empty for a file without events.
+
+    Raises
+    ------
+    ContractError
+        If a tree or column is missing, or an image belongs to no event of the file or is
+        not stored with the other images of its event.
+    """
+    handle = handle if handle is not None else open_dl1(path)
+    ev_tree = _tree(handle, path, EVENTS_TREE)
+    img_tree = _tree(handle, path, IMAGES_TREE)
+    _check_columns(img_tree, path, IMAGES_TREE, IMAGE_COLUMNS)
+    n_events = ev_tree.num_entries if entry_stop is None else min(entry_stop, ev_tree.num_entries)
+    n_images = img_tree.num_entries
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    step = max(n_events, 1) if chunk_size is None else int(chunk_size)
+    per_event = n_images / max(ev_tree.num_entries, 1)
+    img_start = 0
+    for start in range(0, max(n_events, 1), step):
+        stop = min(start + step, n_events)
+        events = read_tree(path, EVENTS_TREE, handle=handle, entry_start=start, entry_stop=stop)
+        keys = _event_keys(events)
+        guess = 1.2 * per_event * len(events) + 16
+        img_stop = (
+            _image_stop(path, img_tree, keys, img_start, n_images, guess)
+            if len(keys)
+            else img_start
+        )
+        images = read_tree(
+            path, IMAGES_TREE, handle=handle, entry_start=img_start, entry_stop=img_stop
+        )
+        img_start = img_stop
+        yield events, images
+    if entry_stop is None and img_start < n_images:
+        bad = img_tree.arrays(
+            ["obs_id", "event_id"], library="np", entry_start=img_start, entry_stop=img_start + 1
+        )
+        raise ContractError(
+            path,
+            f"image entry {img_start} (obs_id={int(bad['obs_id'][0])} "
+            f"event_id={int(bad['event_id'][0])}) belongs to no event of tree 'events' or is "
+            "not stored with the other images of its event; tree 'images' must hold each "
+            "event's images together, in the order of tree 'events'",
+        )
 
 
 def inspect_dl1(path):

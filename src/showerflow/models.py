@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import platform
+import time
 from pathlib import Path
 
 import joblib
@@ -25,6 +26,8 @@ __all__ = [
     "derive_features",
     "quality_mask",
     "shower_test_mask",
+    "shower_keys",
+    "sample_showers",
     "build_estimator",
     "combine_per_event",
     "train",
@@ -190,15 +193,40 @@ def _target(df, cfg):
     return (df["particle"].to_numpy() == cfg["signal"]).astype(int)
 
 
-def _sample(df, max_events, seed):
-    """Reproducibly keep at most ``max_events`` showers' images."""
-    keys = df["obs_id"].to_numpy(np.int64) << 32 | df["event_id"].to_numpy(np.int64)
+def shower_keys(df):
+    """One int64 per image naming its shower: ``obs_id << 32 | event_id``."""
+    return df["obs_id"].to_numpy(np.int64) << 32 | df["event_id"].to_numpy(np.int64)
+
+
+def sample_showers(keys, max_events, seed):
+    """Reproducible sample of at most ``max_events`` distinct showers.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray of int64
+        Shower keys (:func:`shower_keys`), repeated or not, in any order.
+    max_events : int or None
+        None keeps every shower.
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The kept keys, sorted; the same set for the same keys and seed, whatever their
+        order or the way the tables were split into files.
+    """
     uniq = np.unique(keys)
     if max_events is None or len(uniq) <= max_events:
-        return df
+        return uniq
     rng = np.random.default_rng(seed)
-    keep = rng.choice(uniq, size=max_events, replace=False)
-    return df[np.isin(keys, keep)]
+    return np.sort(rng.choice(uniq, size=max_events, replace=False))
+
+
+def _sample(df, max_events, seed):
+    """Reproducibly keep at most ``max_events`` showers' images."""
+    keys = shower_keys(df)
+    keep = sample_showers(keys, max_events, seed)
+    return df if len(keep) == len(np.unique(keys)) else df[np.isin(keys, keep)]
 
 
 def train(images, cfg, n_jobs=1, log=None):
@@ -225,7 +253,8 @@ def train(images, cfg, n_jobs=1, log=None):
     images = images[mask]
     test = shower_test_mask(images["obs_id"], images["event_id"], cfg["test_fraction"], seed)
     estimators, counts = {}, {}
-    for tel_type in sorted(images["tel_type"].unique()):
+    types = sorted(images["tel_type"].unique())
+    for tel_type in types:
         sel = (images["tel_type"] == tel_type).to_numpy()
         train_df = _sample(images[sel & ~test], cfg["max_events_per_tel_type"], seed)
         X = derive_features(train_df, cfg["features"])
@@ -240,8 +269,26 @@ def train(images, cfg, n_jobs=1, log=None):
             raise ValueError(f"{cfg['kind']} model for {tel_type}: fewer than 10 images")
         est = build_estimator(cfg["estimator"], n_jobs=n_jobs, seed=seed)
         if log:
-            log.info("training %s for %s on %d images", cfg["kind"], tel_type, finite.sum())
+            log.info(
+                "telescope type %d/%d (%s): training %s on %d images of %d showers, %d threads",
+                len(estimators) + 1,
+                len(types),
+                tel_type,
+                cfg["kind"],
+                finite.sum(),
+                len(np.unique(shower_keys(train_df))),
+                n_jobs,
+            )
+        t0 = time.perf_counter()
         est.fit(X[finite], y[finite])
+        if log:
+            dt = time.perf_counter() - t0
+            log.info(
+                "telescope type %s: fitted in %.1f s (%.0f images/s)",
+                tel_type,
+                dt,
+                finite.sum() / max(dt, 1e-9),
+            )
         estimators[tel_type] = est
         counts[tel_type] = {"n_train": int(finite.sum()), "n_test": int((sel & test).sum())}
     return {

@@ -680,6 +680,10 @@ def _tree_types(table):
     return types
 
 
+#: Entries per TTree basket in the files written by :func:`write_dl1`.
+BASKET_ENTRIES = 10_000
+
+
 def write_dl1(path, run, file_uuid):
     """Write a run to a DL1 ROOT file (three TTrees), atomically.
 
@@ -716,8 +720,12 @@ def write_dl1(path, run, file_uuid):
             for name, table, columns in trees:
                 data = {c: np.asarray(table[c]) for c in columns}
                 tree = f.mktree(name, _tree_types(data))
-                if len(next(iter(data.values()))):
-                    tree.extend(data)
+                n = len(next(iter(data.values())))
+                # one basket per BASKET_ENTRIES entries (each extend writes one), as ROOT
+                # writes baskets of bounded size: a reader of an entry range then
+                # decompresses only the baskets of that range
+                for start in range(0, n, BASKET_ENTRIES):
+                    tree.extend({c: v[start : start + BASKET_ENTRIES] for c, v in data.items()})
     return path
 
 
@@ -758,21 +766,32 @@ def simulate_production(
         first_obs_id = 10000 * KINDS.index(kind) + 1
     outdir = Path(outdir)
     paths = []
-    for obs_id in range(int(first_obs_id), int(first_obs_id) + int(n_runs)):
+    t_start, n_thrown, n_events = time.perf_counter(), 0, 0
+    for i, obs_id in enumerate(range(int(first_obs_id), int(first_obs_id) + int(n_runs))):
         t0 = time.perf_counter()
         run = simulate_run(kind, obs_id, n_showers, seed, zenith=zenith, azimuth=azimuth)
         path = write_dl1(outdir / run_file_name(kind, obs_id), run, run_uuid(kind, obs_id, seed))
         dt = time.perf_counter() - t0
         n_ev = len(run["events"]["event_id"])
         n_img = len(run["images"]["event_id"])
+        n_thrown += n_showers
+        n_events += n_ev
+        total = time.perf_counter() - t_start
         log.info(
-            "%s: %d showers thrown, %d events, %d images stored in %.2f s (%.0f showers/s)",
+            "%s run %d/%d %s: %d showers thrown, %d events, %d images stored in %.2f s "
+            "(%.0f showers/s); %d showers, %d events so far (%.0f showers/s)",
+            kind,
+            i + 1,
+            n_runs,
             path,
             n_showers,
             n_ev,
             n_img,
             dt,
             n_showers / dt if dt > 0 else float("inf"),
+            n_thrown,
+            n_events,
+            n_thrown / total if total > 0 else float("inf"),
         )
         paths.append(path)
     return paths

@@ -8,6 +8,7 @@ functions, and ``showerflow <stage>`` calls the same ones.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from . import models
 from .contracts import DL2_COLUMNS, ContractError
 from .formats import format_of
 from .provenance import record
-from .tables import atomic_path, read_metadata, read_table, write_table
+from .tables import atomic_path, read_metadata, read_table, write_chunks, write_table
 
 __all__ = [
     "write_json",
@@ -39,13 +40,22 @@ __all__ = [
     "select_role",
     "training_table",
     "run_training_data",
+    "read_training_sample",
     "run_train",
+    "dl2_events",
+    "dl2_chunks",
     "dl2_table",
     "run_dl2",
     "run_merge",
 ]
 
 log = logging.getLogger("showerflow")
+
+#: Events per chunk when DL2 streams a file (config ``dl2.chunk_size``).
+DEFAULT_CHUNK_SIZE = 100_000
+
+#: Seconds between two progress lines within one long step.
+PROGRESS_SECONDS = 10.0
 
 #: Event-level columns copied onto each image of a training table.
 _EVENT_COLUMNS_FOR_IMAGES = ["true_energy", "reco_h_max", "multiplicity"]
@@ -339,8 +349,10 @@ def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, m
         Batch manifest JSON: ``{"outputs": [{"file", "output", "state", "n_rows"}],
         "failed": [{"file", "reason"}]}``; written last, atomically.
     make : callable
-        ``make(path) -> (DataFrame, dict)``: the table and its metadata, which must hold
-        ``n_events_in`` and ``uuid``.
+        ``make(path) -> (table, dict)``: the table and its metadata, which must hold
+        ``n_events_in`` and ``uuid``. The table is a DataFrame, or an iterable of
+        DataFrames written one by one (:func:`showerflow.tables.write_chunks`); then the
+        metadata may also hold the ``n_rows`` it will produce (checked when given).
     skip_bad_files : bool
         Record a failing input and go on with the others, instead of stopping.
     meta : dict, optional
@@ -356,18 +368,26 @@ def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, m
     for i, path in enumerate(files):
         try:
             df, info = make(path)
+            out = bk.output_path(folder, info["uuid"], Path(path).name, naming)
+            if isinstance(df, pd.DataFrame):
+                n_rows = len(df)
+                metadata = {**info, **(meta or {}), "n_rows": n_rows, "input": str(path)}
+                write_table(df, out, metadata=metadata)
+            else:
+                n_rows = info.get("n_rows")  # unknown ahead when events are selected
+                metadata = {**info, **(meta or {}), "input": str(path)}
+                written = write_chunks(df, out, metadata=metadata)
+                if n_rows is not None and written != n_rows:  # pragma: no cover - a bug
+                    raise RuntimeError(f"{out}: wrote {written} rows, announced {n_rows}")
+                n_rows = written
         except ContractError as err:
             if not skip_bad_files:
                 raise
             log.warning("skipping bad input %s: %s", path, err.problem)
             failed.append({"file": str(path), "reason": err.problem})
             continue
-        out = bk.output_path(folder, info["uuid"], Path(path).name, naming)
-        write_table(
-            df, out, metadata={**info, **(meta or {}), "n_rows": len(df), "input": str(path)}
-        )
         outputs.append(
-            {"file": str(path), "output": out, "state": bk.file_state(out), "n_rows": len(df)}
+            {"file": str(path), "output": out, "state": bk.file_state(out), "n_rows": n_rows}
         )
         n_total += info["n_events_in"]
         dt = time.perf_counter() - t0
@@ -449,9 +469,101 @@ def resolve_outputs(paths):
     return out
 
 
-def _read_training(paths, columns):
-    frames = [read_table(p, columns=columns)[0] for p in paths]
-    return pd.concat(frames, ignore_index=True)
+def _training_batches(paths, columns, batch_size):
+    for p in paths:
+        try:
+            pf = pq.ParquetFile(p)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise ContractError(p, f"not a readable Parquet file ({err})") from err
+        missing = sorted(set(columns) - set(pf.schema_arrow.names))
+        if missing:
+            raise ContractError(
+                p, f"column '{missing[0]}' missing; the file has {sorted(pf.schema_arrow.names)}"
+            )
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            yield batch.to_pandas()
+
+
+def read_training_sample(paths, columns, cfg, batch_size=100_000):
+    """Read the images a model will use from training tables, in bounded memory.
+
+    With ``max_events_per_tel_type`` set, the tables are streamed twice in batches of
+    rows: first only to collect, per telescope type, the training showers that pass the
+    quality cuts (one int64 per shower), of which :func:`showerflow.models.sample_showers`
+    draws the same reproducible sample :func:`showerflow.models.train` would; then to keep
+    the images of those showers, and the images of at most as many held-out test showers
+    (drawn the same way). Memory is bounded by the samples, not by the input size.
+    Without a maximum, every image is read.
+
+    Parameters
+    ----------
+    paths : list of str
+        Training tables (Parquet).
+    columns : list of str
+        Columns to read; must include ``obs_id``, ``event_id``, ``tel_type`` and those of
+        the quality cuts.
+    cfg : dict
+        Validated model config.
+    batch_size : int
+        Rows per read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``attrs["n_images_in"]``, ``attrs["n_showers_in"]``: what the tables held.
+    """
+    max_events, seed = cfg["max_events_per_tel_type"], cfg["seed"]
+
+    def split(df):
+        test = models.shower_test_mask(df["obs_id"], df["event_id"], cfg["test_fraction"], seed)
+        good = models.quality_mask(df, cfg["quality_cuts"])
+        return models.shower_keys(df), test, good
+
+    if max_events is None:
+        frames = list(_training_batches(paths, columns, batch_size))
+        images = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        images.attrs["n_images_in"] = len(images)
+        images.attrs["n_showers_in"] = len(np.unique(models.shower_keys(images)))
+        return images
+    train_keys, test_keys, seen, n_images = {}, [], [], 0
+    for df in _training_batches(paths, columns, batch_size):
+        keys, test, good = split(df)
+        n_images += len(df)
+        seen.append(np.unique(keys))
+        types = df["tel_type"].to_numpy()
+        for tel_type in np.unique(types):
+            sel = (types == tel_type) & good & ~test
+            train_keys.setdefault(tel_type, []).append(np.unique(keys[sel]))
+        test_keys.append(np.unique(keys[test]))
+    if not n_images:
+        raise ContractError(", ".join(map(str, paths)), "the training tables hold no image")
+    n_showers = len(np.unique(np.concatenate(seen)))
+    keep_train = {
+        t: models.sample_showers(np.concatenate(k), max_events, seed) for t, k in train_keys.items()
+    }
+    keep_test = models.sample_showers(np.concatenate(test_keys), max_events, seed + 1)
+    del train_keys, test_keys, seen
+    frames = []
+    for df in _training_batches(paths, columns, batch_size):
+        keys, test, good = split(df)
+        types = df["tel_type"].to_numpy()
+        keep = test & np.isin(keys, keep_test)
+        for tel_type, kept in keep_train.items():
+            sel = (types == tel_type) & good & ~test
+            keep |= sel & np.isin(keys, kept)
+        frames.append(df[keep])
+    images = pd.concat(frames, ignore_index=True)
+    images.attrs["n_images_in"] = n_images
+    images.attrs["n_showers_in"] = n_showers
+    return images
+
+
+def _cut_columns(cfg):
+    """Raw columns the quality cuts refer to (names found in the expressions)."""
+    import re
+
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(cfg["quality_cuts"])))
+    return names - {"and", "or", "not", "in", "True", "False", "abs", "log10"}
 
 
 def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
@@ -468,6 +580,7 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     metrics_output : str
         Metrics JSON.
     n_jobs : int
+        Threads of the estimator's ``fit`` (the rule's ``threads``).
 
     Returns
     -------
@@ -484,7 +597,19 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
         needed.add(cfg["combine_weights"])
     if cfg["kind"] == "classifier":
         needed.add("reco_energy")
-    images = _read_training(inputs, sorted(needed))
+    # columns the quality cuts name, when the tables have them (else the cut says so)
+    needed |= _cut_columns(cfg) & set(pq.read_schema(inputs[0]).names)
+    images = read_training_sample(inputs, sorted(needed), cfg)
+    log.info(
+        "%s model: %d training tables, %d images of %d showers; kept %d images "
+        "(at most %s showers per telescope type)",
+        cfg["kind"],
+        len(inputs),
+        images.attrs["n_images_in"],
+        images.attrs["n_showers_in"],
+        len(images),
+        cfg["max_events_per_tel_type"],
+    )
     particles = set(images["particle"].unique())
     if cfg["kind"] == "energy" and particles != {cfg["signal"]}:
         raise ValueError(
@@ -520,7 +645,89 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     return metrics
 
 
-def dl2_table(path, energy_model, classifier, entry_stop=None, spec=None, role="performance"):
+def dl2_events(events, images, energy_model, classifier, path=""):
+    """Apply both models to events and their images: one DL2 row per event.
+
+    Parameters
+    ----------
+    events, images : pandas.DataFrame
+        Events and exactly their images (as the formats' ``iterate`` yields them).
+    energy_model, classifier : dict
+    path : str
+        The file they came from (for error messages).
+
+    Returns
+    -------
+    pandas.DataFrame
+        DL2_COLUMNS, one row per event, in the order of ``events``.
+    """
+    images = images.copy()
+    idx = _event_index(events, images, path) if len(images) else np.zeros(0, np.int64)
+    for col in _EVENT_COLUMNS_FOR_IMAGES:
+        images[col] = events[col].to_numpy()[idx]
+    energy, _ = models.predict_events(energy_model, images, idx, len(events))
+    images["reco_energy"] = energy[idx]
+    gammaness, _ = models.predict_events(classifier, images, idx, len(events))
+    out = events[[c for c in DL2_COLUMNS if c in events.columns]].reset_index(drop=True)
+    out["reco_energy"] = energy
+    out["gammaness"] = gammaness
+    return out[list(DL2_COLUMNS)]
+
+
+def dl2_chunks(
+    path, energy_model, classifier, chunk_size=None, entry_stop=None, spec=None, role="performance"
+):
+    """DL2 of one DL1 file, chunk by chunk (the format's ``iterate``).
+
+    Every event is computed from its own images only, so the rows are the same whatever
+    the chunk size (predictions run on one thread, in a fixed order).
+
+    Parameters
+    ----------
+    path : str
+    energy_model, classifier : dict
+    chunk_size : int, optional
+        Events per chunk; None for the whole file at once.
+    entry_stop : int, optional
+    spec : dict, optional
+        The file's dataset (format, options, role split); default ROOT, roles by file.
+    role : str
+        With ``role_split: event``, the events of this role are kept.
+
+    Returns
+    -------
+    (dict, iterator of pandas.DataFrame)
+        ``uuid``, ``n_events_in`` (events read, before any role selection) and
+        ``simulation`` (the run's record, as :func:`select_role` leaves it), read before
+        the first row is computed; then the DL2 rows of consecutive events.
+    """
+    fmt, options = format_of(spec)
+    chunks = fmt.iterate(path, options, chunk_size or 2**62, entry_stop)
+    first = next(chunks)
+    info = {
+        "uuid": first.uuid,
+        "n_events_in": int(first.extra.get("n_events_read", first.n_events)),
+        "simulation": select_role(first, spec, role).simulation,
+    }
+
+    def rows():
+        t0 = last = time.perf_counter()
+        n = 0
+        for d in itertools.chain([first], chunks):
+            d = select_role(d, spec, role)
+            yield dl2_events(d.events, d.images, energy_model, classifier, path)
+            n += d.n_events
+            now = time.perf_counter()
+            if now - last >= PROGRESS_SECONDS:
+                last = now
+                log.info("%s: %d events, %.0f events/s", path, n, n / (now - t0))
+
+    return info, rows()
+
+
+def dl2_table(
+    path, energy_model, classifier, entry_stop=None, spec=None, role="performance", chunk_size=None
+):
     """Apply both models to one DL1 file: one DL2 row per event.
 
     Parameters
@@ -532,6 +739,8 @@ def dl2_table(path, energy_model, classifier, entry_stop=None, spec=None, role="
         The file's dataset (format, options, role split); default ROOT, roles by file.
     role : str
         With ``role_split: event``, the events of this role are kept.
+    chunk_size : int, optional
+        Events per chunk read (the result does not depend on it).
 
     Returns
     -------
@@ -539,20 +748,10 @@ def dl2_table(path, energy_model, classifier, entry_stop=None, spec=None, role="
         The DL2 events and the run's simulation record; ``attrs`` of the table hold
         ``n_events_in`` (events read) and ``uuid``.
     """
-    d, n_in = _read_dl1(path, spec, role, entry_stop)
-    rec, events, images = d.simulation, d.events, d.images.copy()
-    idx = _event_index(events, images, path)
-    for col in _EVENT_COLUMNS_FOR_IMAGES:
-        images[col] = events[col].to_numpy()[idx]
-    energy, _ = models.predict_events(energy_model, images, idx, len(events))
-    images["reco_energy"] = energy[idx]
-    gammaness, _ = models.predict_events(classifier, images, idx, len(events))
-    out = events[[c for c in DL2_COLUMNS if c in events.columns]].copy()
-    out["reco_energy"] = energy
-    out["gammaness"] = gammaness
-    out = out[list(DL2_COLUMNS)]
-    out.attrs.update(n_events_in=n_in, uuid=d.uuid)
-    return out, rec
+    info, rows = dl2_chunks(path, energy_model, classifier, chunk_size, entry_stop, spec, role)
+    out = pd.concat(list(rows), ignore_index=True)
+    out.attrs.update(n_events_in=info["n_events_in"], uuid=info["uuid"])
+    return out, info["simulation"]
 
 
 def run_dl2(
@@ -565,8 +764,13 @@ def run_dl2(
     max_events=None,
     skip_bad_files=False,
     spec=None,
+    chunk_size=DEFAULT_CHUNK_SIZE,
 ):
     """Write the DL2 table of each DL1 file of a batch, with its simulation record.
+
+    Each file is streamed: ``chunk_size`` events and their images are read, both models
+    applied and the rows appended to the output as one Parquet row group, so memory does
+    not grow with the size of a file. The output is renamed into place when complete.
 
     Parameters
     ----------
@@ -583,6 +787,8 @@ def run_dl2(
     skip_bad_files : bool
     spec : dict, optional
         The dataset (format, options, role split); default ROOT, roles by file.
+    chunk_size : int, optional
+        Events per chunk; None reads each file whole.
 
     Returns
     -------
@@ -593,10 +799,12 @@ def run_dl2(
     meta = model_digests({"energy": energy_model, "classifier": classifier})
 
     def make(path):
-        df, rec = dl2_table(path, e_model, c_model, max_events, spec=spec)
-        uuid, n_in = df.attrs["uuid"], int(df.attrs["n_events_in"])
-        _check_naming(path, uuid, naming)
-        return df, {"uuid": uuid, "n_events_in": n_in, "simulation": [rec]}
+        info, rows = dl2_chunks(path, e_model, c_model, chunk_size, max_events, spec)
+        _check_naming(path, info["uuid"], naming)
+        info["simulation"] = [info["simulation"]]
+        if (spec or {}).get("role_split", "file") != "event":
+            info["n_rows"] = info["n_events_in"]  # one DL2 row per event read
+        return rows, info
 
     return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
 

@@ -19,7 +19,14 @@ import pyarrow.parquet as pq
 
 from .contracts import ContractError
 
-__all__ = ["atomic_path", "write_table", "read_table", "read_metadata", "METADATA_KEY"]
+__all__ = [
+    "atomic_path",
+    "write_table",
+    "write_chunks",
+    "read_table",
+    "read_metadata",
+    "METADATA_KEY",
+]
 
 METADATA_KEY = b"showerflow"
 
@@ -78,6 +85,47 @@ def write_table(df, path, metadata=None, row_group_size=None):
     table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, row_group_size=row_group_size)
+
+
+def write_chunks(frames, path, metadata=None):
+    """Write DataFrames one by one to a Parquet file, atomically: one row group each.
+
+    Only one chunk is in memory at a time. The file appears under its final name only
+    when every chunk is written.
+
+    Parameters
+    ----------
+    frames : iterable of pandas.DataFrame
+        Chunks with the same columns and dtypes; at least one (it may be empty).
+    path : str or Path
+        Destination.
+    metadata : dict, optional
+        JSON-serialisable document stored under the ``showerflow`` key.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    meta = {METADATA_KEY: json.dumps(metadata or {}, default=_jsonable).encode()}
+    n = 0
+    with atomic_path(path) as tmp:
+        writer = None
+        try:
+            for df in frames:
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    schema = table.schema.with_metadata({**(table.schema.metadata or {}), **meta})
+                    writer = pq.ParquetWriter(tmp, schema)
+                if len(df):
+                    writer.write_table(table.cast(writer.schema))
+                n += len(df)
+            if writer is None:
+                raise ValueError(f"{path}: no chunk to write")
+        finally:
+            if writer is not None:
+                writer.close()
+    return n
 
 
 def read_metadata(path):

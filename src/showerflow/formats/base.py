@@ -72,7 +72,8 @@ def chunked(dl1, chunk_size):
     Yields
     ------
     DL1
-        Consecutive events, each chunk with the images of exactly its events.
+        Consecutive events, each chunk with the images of exactly its events;
+        ``extra["n_events_read"]`` is the number of events of all chunks together.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, not {chunk_size}")
@@ -81,4 +82,5 @@ def chunked(dl1, chunk_size):
         events = dl1.events.iloc[start : start + chunk_size].reset_index(drop=True)
         keep = np.isin(ikeys, ekeys[start : start + chunk_size])
         images = dl1.images[keep].reset_index(drop=True)
-        yield DL1(dl1.simulation, events, images, dl1.uuid, dict(dl1.extra))
+        extra = {**dl1.extra, "n_events_read": len(dl1.events)}
+        yield DL1(dl1.simulation, events, images, dl1.uuid, extra)

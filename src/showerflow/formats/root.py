@@ -6,11 +6,9 @@ the format interface of :mod:`showerflow.formats`. There are no options.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import dl1
-from ..contracts import EVENTS_TREE, IMAGES_TREE, ContractError
-from .base import DL1, event_keys
+from ..contracts import ContractError
+from .base import DL1
 
 __all__ = ["inspect", "read", "iterate"]
 
@@ -56,20 +54,16 @@ def read(path, options=None, entry_stop=None):
     _no_options(path, options)
     handle = dl1.open_dl1(path)
     rec = dl1.read_simulation(path, handle=handle)
-    events = dl1.read_events(path, handle=handle, entry_stop=entry_stop)
-    images = dl1.read_images(path, handle=handle)
-    if entry_stop is not None:
-        images = images[np.isin(event_keys(images), event_keys(events))].reset_index(drop=True)
+    ((events, images),) = dl1.iterate_dl1(path, None, entry_stop, handle=handle)
     return DL1(rec, events, images, dl1.file_uuid(path, handle))
 
 
 def iterate(path, options=None, chunk_size=100_000, entry_stop=None):
     """Read a ROOT DL1 file in chunks of at most ``chunk_size`` events.
 
-    The events tree is read by entry ranges. The images tree is read once for its
-    ``(obs_id, event_id)`` keys only; for each chunk, the entry range spanning the chunk's
-    images is read and filtered to exactly the chunk's events (images are written in event
-    order, so that range is the chunk's own images).
+    Memory is bounded by the chunk (:func:`showerflow.dl1.iterate_dl1`): each step reads
+    an entry range of the events tree and the entry range of the images tree holding
+    exactly those events' images.
 
     Parameters
     ----------
@@ -83,6 +77,8 @@ def iterate(path, options=None, chunk_size=100_000, entry_stop=None):
     Yields
     ------
     DL1
+        At least one (empty for a file without events); ``extra["n_events_read"]`` is the
+        number of events all chunks hold together.
     """
     _no_options(path, options)
     if chunk_size < 1:
@@ -90,23 +86,6 @@ def iterate(path, options=None, chunk_size=100_000, entry_stop=None):
     handle = dl1.open_dl1(path)
     rec = dl1.read_simulation(path, handle=handle)
     uuid = dl1.file_uuid(path, handle)
-    n_events = handle[EVENTS_TREE].num_entries
-    if entry_stop is not None:
-        n_events = min(n_events, int(entry_stop))
-    ikeys = event_keys(dl1.read_images(path, ["obs_id", "event_id"], handle=handle))
-    for start in range(0, n_events, chunk_size):
-        stop = min(start + chunk_size, n_events)
-        events = dl1.read_tree(path, EVENTS_TREE, handle=handle, entry_start=start, entry_stop=stop)
-        rows = np.flatnonzero(np.isin(ikeys, event_keys(events)))
-        if len(rows):
-            images = dl1.read_tree(
-                path,
-                IMAGES_TREE,
-                handle=handle,
-                entry_start=int(rows[0]),
-                entry_stop=int(rows[-1]) + 1,
-            )
-            images = images[np.isin(event_keys(images), event_keys(events))]
-        else:
-            images = dl1.read_tree(path, IMAGES_TREE, handle=handle, entry_stop=0)
-        yield DL1(rec, events, images.reset_index(drop=True), uuid)
+    n_read = dl1.count_events(path, handle=handle, entry_stop=entry_stop)
+    for events, images in dl1.iterate_dl1(path, chunk_size, entry_stop, handle=handle):
+        yield DL1(rec, events, images, uuid, {"n_events_read": n_read})
