@@ -108,6 +108,8 @@ class RunFacts:
     metrics : dict, optional
         ``{model: metrics JSON path}``; ``facts.models["energy"]`` gives
         :func:`model_facts`.
+    performance : str, optional
+        The performance config; ``facts.performance`` gives it with its defaults.
 
     Notes
     -----
@@ -117,9 +119,10 @@ class RunFacts:
     changed parameters.
     """
 
-    def __init__(self, dl2=None, metrics=None):
+    def __init__(self, dl2=None, metrics=None, performance=None):
         self._dl2 = dict(dl2 or {})
         self._metrics = dict(metrics or {})
+        self._performance = performance
 
     @property
     def dl2(self):
@@ -131,8 +134,18 @@ class RunFacts:
         """``{model: model_facts(path)}`` of the metrics documents."""
         return {name: model_facts(path) for name, path in self._metrics.items()}
 
+    @property
+    def performance(self):
+        """The performance config with its defaults (``{}`` without one)."""
+        from .performance import load_performance_config
+
+        return load_performance_config(self._performance) if self._performance else {}
+
     def __repr__(self):
-        return f"RunFacts(dl2={self._dl2!r}, metrics={self._metrics!r})"
+        return (
+            f"RunFacts(dl2={self._dl2!r}, metrics={self._metrics!r}, "
+            f"performance={self._performance!r})"
+        )
 
     def __eq__(self, other):
         return isinstance(other, RunFacts) and repr(self) == repr(other)
