@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 validate(config, "config/schemas/config.schema.yaml")
 check_config(config)
 
@@ -32,6 +35,7 @@ include: "rules/models.smk"
 include: "rules/dl2.smk"
 include: "rules/performance.smk"
 include: "rules/plots.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -200,4 +200,5 @@ def final_outputs():
         f"{R}/performance/provenance.json",
         f"{R}/models/energy.metrics.json",
         f"{R}/models/classifier.metrics.json",
+        f"{R}/report/config.yaml",
     ] + [f"{R}/plots/{name}.png" for name in PLOTS]

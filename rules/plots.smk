@@ -1,4 +1,15 @@
-# Plots of the models' metrics and of the performance (IRFs, sensitivity, resolutions).
+# Plots of the models' metrics and of the performance (IRFs, sensitivity, resolutions),
+# each marked for `snakemake --report` with a caption in report/ (Jinja: the counts come
+# from params.facts, read only when the report is made; showerflow.report.RunFacts).
+from showerflow.report import RunFacts
+
+FACTS = RunFacts(
+    dl2={p: f"{R}/dl2/{config['performance'][p]}.parquet" for p in ("gamma", "proton", "electron")},
+    metrics={m: f"{R}/models/{m}.metrics.json" for m in ("energy", "classifier")},
+    performance=config["performance"]["config"],
+)
+MODELS = "1. Models"
+PERF = "2. Performance"
 
 
 rule plot_models:
@@ -6,11 +17,38 @@ rule plot_models:
         energy=f"{R}/models/energy.metrics.json",
         classifier=f"{R}/models/classifier.metrics.json",
     output:
-        energy=f"{R}/plots/energy_bias_resolution_model.png",
-        roc=f"{R}/plots/roc.png",
-        auc=f"{R}/plots/auc_vs_energy.png",
-        importances_energy=f"{R}/plots/feature_importances_energy.png",
-        importances_classifier=f"{R}/plots/feature_importances_classifier.png",
+        energy=report(
+            f"{R}/plots/energy_bias_resolution_model.png",
+            caption="../report/energy_model.rst",
+            category=MODELS,
+            subcategory="Energy regressor",
+        ),
+        roc=report(
+            f"{R}/plots/roc.png",
+            caption="../report/roc.rst",
+            category=MODELS,
+            subcategory="Gamma/hadron classifier",
+        ),
+        auc=report(
+            f"{R}/plots/auc_vs_energy.png",
+            caption="../report/auc_vs_energy.rst",
+            category=MODELS,
+            subcategory="Gamma/hadron classifier",
+        ),
+        importances_energy=report(
+            f"{R}/plots/feature_importances_energy.png",
+            caption="../report/feature_importances_energy.rst",
+            category=MODELS,
+            subcategory="Energy regressor",
+        ),
+        importances_classifier=report(
+            f"{R}/plots/feature_importances_classifier.png",
+            caption="../report/feature_importances_classifier.rst",
+            category=MODELS,
+            subcategory="Gamma/hadron classifier",
+        ),
+    params:
+        facts=FACTS,
     log:
         f"{R}/logs/plots/models.log",
     conda:
@@ -30,12 +68,44 @@ rule plot_performance:
         energy_bias_resolution=f"{R}/performance/energy_bias_resolution.ecsv",
         config=config["performance"]["config"],
     output:
-        sensitivity=f"{R}/plots/sensitivity.png",
-        angular_resolution=f"{R}/plots/angular_resolution.png",
-        energy_bias_resolution=f"{R}/plots/energy_bias_resolution.png",
-        effective_area=f"{R}/plots/effective_area.png",
-        background=f"{R}/plots/background_rate.png",
-        cuts=f"{R}/plots/cuts.png",
+        sensitivity=report(
+            f"{R}/plots/sensitivity.png",
+            caption="../report/sensitivity.rst",
+            category=PERF,
+            subcategory="Sensitivity",
+        ),
+        angular_resolution=report(
+            f"{R}/plots/angular_resolution.png",
+            caption="../report/angular_resolution.rst",
+            category=PERF,
+            subcategory="Benchmarks",
+        ),
+        energy_bias_resolution=report(
+            f"{R}/plots/energy_bias_resolution.png",
+            caption="../report/energy_bias_resolution.rst",
+            category=PERF,
+            subcategory="Benchmarks",
+        ),
+        effective_area=report(
+            f"{R}/plots/effective_area.png",
+            caption="../report/effective_area.rst",
+            category=PERF,
+            subcategory="IRFs",
+        ),
+        background=report(
+            f"{R}/plots/background_rate.png",
+            caption="../report/background_rate.rst",
+            category=PERF,
+            subcategory="IRFs",
+        ),
+        cuts=report(
+            f"{R}/plots/cuts.png",
+            caption="../report/cuts.rst",
+            category=PERF,
+            subcategory="Cuts",
+        ),
+    params:
+        facts=FACTS,
     log:
         f"{R}/logs/plots/performance.log",
     conda:

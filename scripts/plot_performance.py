@@ -11,26 +11,36 @@ from showerflow.reference import reference_curves
 setup_logging(snakemake.log[0])
 i, o = snakemake.input, snakemake.output
 ref = reference_curves(load_performance_config(i.config)["reference"])
-req, prod3b = ref["requirement"], ref["prod3b"]
+req, prod3b, prod5 = ref["requirement"], ref["prod3b"], ref["prod5"]
 with fits.open(i.irf) as irf:
     figures = {
         o.sensitivity: plots.plot_sensitivity(
-            QTable.read(i.sensitivity), req.get("sensitivity"), prod3b.get("sensitivity")
+            QTable.read(i.sensitivity),
+            req.get("sensitivity"),
+            prod3b.get("sensitivity"),
+            prod5=prod5.get("sensitivity"),
         ),
         o.angular_resolution: plots.plot_angular_resolution(
             QTable.read(i.angular_resolution),
             req.get("angular_resolution"),
             prod3b.get("angular_resolution"),
+            prod5=prod5.get("angular_resolution"),
         ),
         o.energy_bias_resolution: plots.plot_energy_bias_resolution(
             QTable.read(i.energy_bias_resolution),
             req.get("energy_resolution"),
             prod3b.get("energy_resolution"),
+            prod5=prod5.get("energy_resolution"),
         ),
         o.effective_area: plots.plot_effective_area(
-            irf, req.get("effective_area"), prod3b.get("effective_area")
+            irf,
+            req.get("effective_area"),
+            prod3b.get("effective_area"),
+            prod5=prod5.get("effective_area"),
         ),
-        o.background: plots.plot_background_rate(irf, prod3b.get("background_rate")),
+        o.background: plots.plot_background_rate(
+            irf, prod3b.get("background_rate"), prod5=prod5.get("background_rate")
+        ),
         o.cuts: plots.plot_theta_gh_cuts(irf),
     }
     for path, fig in figures.items():

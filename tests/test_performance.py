@@ -520,6 +520,7 @@ def test_defaults_match_the_documented_config_file():
         "observation_time": "50h",
         "requirement": True,
         "prod3b": True,
+        "prod5": True,
     }
 
 

@@ -96,7 +96,7 @@ def test_reference_curves_follow_config():
     assert set(both["requirement"]) and set(both["prod3b"])
     assert both["prod3b"]["sensitivity"].meta["site"] == "South"
     none = ref.reference_curves({"site": None})
-    assert none == {"requirement": {}, "prod3b": {}}
+    assert none == {"requirement": {}, "prod3b": {}, "prod5": {}}
     only_req = ref.reference_curves({"site": "North", "prod3b": False})
     assert only_req["prod3b"] == {} and "sensitivity" in only_req["requirement"]
 

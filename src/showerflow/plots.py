@@ -170,6 +170,17 @@ def _plot_reference(ax, table, column, unit, label_default):
         ax.plot(x, y, color="gray", marker=".", label=_label(table, label_default))
 
 
+def _plot_prod5(ax, table, column, unit, label_default, suffix="", **kwargs):
+    """A prod5 curve (extracted from the public IRFs) as a green line through bin centres."""
+    if table is None:
+        return
+    x = u.Quantity(table["energy"], u.TeV).value
+    y = np.asarray(u.Quantity(table[column]).to_value(unit), dtype=float)
+    ok = np.isfinite(y) & (y != 0) if kwargs.pop("drop_zero", True) else np.isfinite(y)
+    style = {"color": "tab:green", "linewidth": 1.2, **kwargs}
+    ax.plot(x[ok], y[ok], label=_label(table, label_default) + suffix, **style)
+
+
 # --------------------------------------------------------------------------- performance
 
 
@@ -181,7 +192,7 @@ def _energy_flux_sensitivity(sensitivity):
         return (energy**2 * u.Quantity(sensitivity["flux_sensitivity"])).to_value(ENERGY_FLUX_UNIT)
 
 
-def plot_sensitivity(sensitivity, requirement=None, reference=None, title=None):
+def plot_sensitivity(sensitivity, requirement=None, reference=None, title=None, prod5=None):
     """Differential point-source sensitivity, E²·F versus reconstructed energy.
 
     Parameters
@@ -195,6 +206,8 @@ def plot_sensitivity(sensitivity, requirement=None, reference=None, title=None):
         ``energy_low``, ``energy_high``, ``energy``, ``sensitivity``
         (e.g. :func:`showerflow.reference.prod3b_sensitivity`).
     title : str, optional
+    prod5 : astropy.table.QTable, optional
+        ``energy``, ``sensitivity`` (:func:`showerflow.reference.prod5_sensitivity`).
 
     Returns
     -------
@@ -216,6 +229,7 @@ def plot_sensitivity(sensitivity, requirement=None, reference=None, title=None):
     )
     _plot_requirement(ax, requirement, "sensitivity", ENERGY_FLUX_UNIT, "CTA requirement")
     _plot_reference(ax, reference, "sensitivity", ENERGY_FLUX_UNIT, "CTA prod3b-v2")
+    _plot_prod5(ax, prod5, "sensitivity", ENERGY_FLUX_UNIT, "CTAO prod5")
     _finish(
         ax,
         "Reconstructed energy [TeV]",
@@ -226,7 +240,7 @@ def plot_sensitivity(sensitivity, requirement=None, reference=None, title=None):
     return fig
 
 
-def plot_angular_resolution(table, requirement=None, reference=None, title=None):
+def plot_angular_resolution(table, requirement=None, reference=None, title=None, prod5=None):
     """Angular resolution (68 % containment) versus energy.
 
     Parameters
@@ -234,7 +248,7 @@ def plot_angular_resolution(table, requirement=None, reference=None, title=None)
     table : astropy.table.QTable
         ``true_energy_*`` or ``reco_energy_*`` bins and ``angular_resolution`` (or pyirf's
         ``angular_resolution_68``) [deg].
-    requirement, reference : astropy.table.QTable, optional
+    requirement, reference, prod5 : astropy.table.QTable, optional
         ``energy``, ``angular_resolution`` (:mod:`showerflow.reference`).
     title : str, optional
 
@@ -260,6 +274,7 @@ def plot_angular_resolution(table, requirement=None, reference=None, title=None)
     )
     _plot_requirement(ax, requirement, "angular_resolution", u.deg, "CTA requirement")
     _plot_reference(ax, reference, "angular_resolution", u.deg, "CTA prod3b-v2")
+    _plot_prod5(ax, prod5, "angular_resolution", u.deg, "CTAO prod5")
     _finish(
         ax,
         _energy_label(prefix),
@@ -270,7 +285,7 @@ def plot_angular_resolution(table, requirement=None, reference=None, title=None)
     return fig
 
 
-def plot_energy_bias_resolution(table, requirement=None, reference=None, title=None):
+def plot_energy_bias_resolution(table, requirement=None, reference=None, title=None, prod5=None):
     """Energy bias and resolution versus energy.
 
     Parameters
@@ -280,6 +295,9 @@ def plot_energy_bias_resolution(table, requirement=None, reference=None, title=N
     requirement, reference : astropy.table.QTable, optional
         ``energy``, ``energy_resolution`` (:mod:`showerflow.reference`).
     title : str, optional
+    prod5 : astropy.table.QTable, optional
+        ``energy``, ``energy_resolution``, ``energy_bias``
+        (:func:`showerflow.reference.prod5_energy_resolution`).
 
     Returns
     -------
@@ -304,6 +322,10 @@ def plot_energy_bias_resolution(table, requirement=None, reference=None, title=N
     ax.axhline(0, color="gray", linewidth=0.8)
     _plot_requirement(ax, requirement, "energy_resolution", u.one, "CTA requirement (resolution)")
     _plot_reference(ax, reference, "energy_resolution", u.one, "CTA prod3b-v2 (resolution)")
+    _plot_prod5(ax, prod5, "energy_resolution", u.one, "CTAO prod5", " (resolution)")
+    _plot_prod5(
+        ax, prod5, "energy_bias", u.one, "CTAO prod5", " (bias)", linestyle=":", drop_zero=False
+    )
     _finish(
         ax,
         _energy_label(prefix),
@@ -340,7 +362,7 @@ def _effective_area_curves(irfs_or_table):
     return curves
 
 
-def plot_effective_area(irfs_or_table, requirement=None, reference=None, title=None):
+def plot_effective_area(irfs_or_table, requirement=None, reference=None, title=None, prod5=None):
     """Effective area versus true energy, with and without the cuts.
 
     Parameters
@@ -348,7 +370,7 @@ def plot_effective_area(irfs_or_table, requirement=None, reference=None, title=N
     irfs_or_table : astropy.io.fits.HDUList or astropy.table.QTable
         The IRF file (``EFFECTIVE_AREA*`` HDUs) or the ``effective_area`` table of
         :func:`showerflow.performance.run_performance`.
-    requirement, reference : astropy.table.QTable, optional
+    requirement, reference, prod5 : astropy.table.QTable, optional
         ``energy``, ``effective_area`` (:mod:`showerflow.reference`).
     title : str, optional
 
@@ -363,6 +385,7 @@ def plot_effective_area(irfs_or_table, requirement=None, reference=None, title=N
         ax.errorbar(center[ok], area[ok], xerr=xerr[:, ok], marker=".", label=label)
     _plot_requirement(ax, requirement, "effective_area", u.m**2, "CTA requirement")
     _plot_reference(ax, reference, "effective_area", u.m**2, "CTA prod3b-v2")
+    _plot_prod5(ax, prod5, "effective_area", u.m**2, "CTAO prod5", " (g/h cut only)")
     _finish(
         ax,
         "True energy [TeV]",
@@ -373,7 +396,9 @@ def plot_effective_area(irfs_or_table, requirement=None, reference=None, title=N
     return fig
 
 
-def plot_background_rate(irfs_or_table, reference=None, title=None, max_offset_bins=4):
+def plot_background_rate(
+    irfs_or_table, reference=None, title=None, max_offset_bins=4, prod5=None
+):
     """Residual background rate (after the gammaness cut) versus reconstructed energy.
 
     Parameters
@@ -388,6 +413,9 @@ def plot_background_rate(irfs_or_table, reference=None, title=None, max_offset_b
     title : str, optional
     max_offset_bins : int, optional
         Fov-offset bins shown from the HDU.
+    prod5 : astropy.table.QTable, optional
+        ``energy``, ``background_rate`` [s⁻¹ TeV⁻¹ sr⁻¹]
+        (:func:`showerflow.reference.prod5_background_rate`).
 
     Returns
     -------
@@ -423,6 +451,7 @@ def plot_background_rate(irfs_or_table, reference=None, title=None, max_offset_b
             label=_label(irfs_or_table, "this analysis"),
         )
     _plot_reference(ax, reference, "background_rate", BACKGROUND_UNIT, "CTA prod3b-v2")
+    _plot_prod5(ax, prod5, "background_rate", BACKGROUND_UNIT, "CTAO prod5", " (FoV < 1°)")
     _finish(
         ax,
         "Reconstructed energy [TeV]",

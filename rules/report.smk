@@ -1,0 +1,25 @@
+# The run's configuration as the jobs saw it, for the HTML report (`snakemake --report`).
+
+
+rule report_config:
+    input:
+        performance=config["performance"]["config"],
+        models=list(config["models"].values()),
+    output:
+        config=report(
+            f"{R}/report/config.yaml",
+            caption="../report/config.rst",
+            category="3. Configuration",
+            subcategory="Resolved config",
+        ),
+    params:
+        config=config,
+    log:
+        f"{R}/logs/report/config.log",
+    conda:
+        "../envs/showerflow.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/report_config.py"
