@@ -4,7 +4,10 @@
 from showerflow.report import RunFacts
 
 FACTS = RunFacts(
-    dl2={p: f"{R}/dl2/{config['performance'][p]}.parquet" for p in ("gamma", "proton", "electron")},
+    dl2={
+        p: f"{R}/dl2/{config['performance'][p]}.parquet"
+        for p in ("gamma", "proton", "electron")
+    },
     metrics={m: f"{R}/models/{m}.metrics.json" for m in ("energy", "classifier")},
     performance=config["performance"]["config"],
 )
@@ -47,8 +50,6 @@ rule plot_models:
             category=MODELS,
             subcategory="Gamma/hadron classifier",
         ),
-    params:
-        facts=FACTS,
     log:
         f"{R}/logs/plots/models.log",
     conda:
@@ -56,6 +57,8 @@ rule plot_models:
     resources:
         mem_mb=lambda w, attempt: 1000 * attempt,
         runtime=15,
+    params:
+        facts=FACTS,
     script:
         "../scripts/plot_models.py"
 
@@ -104,8 +107,6 @@ rule plot_performance:
             category=PERF,
             subcategory="Cuts",
         ),
-    params:
-        facts=FACTS,
     log:
         f"{R}/logs/plots/performance.log",
     conda:
@@ -113,5 +114,7 @@ rule plot_performance:
     resources:
         mem_mb=lambda w, attempt: 1000 * attempt,
         runtime=15,
+    params:
+        facts=FACTS,
     script:
         "../scripts/plot_performance.py"

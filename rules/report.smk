@@ -12,8 +12,6 @@ rule report_config:
             category="3. Configuration",
             subcategory="Resolved config",
         ),
-    params:
-        config=config,
     log:
         f"{R}/logs/report/config.log",
     conda:
@@ -21,5 +19,7 @@ rule report_config:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        config=config,
     script:
         "../scripts/report_config.py"

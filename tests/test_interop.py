@@ -72,9 +72,7 @@ def test_irf_loads_in_gammapy_with_showerflow_effective_area(e2e_run):
     assert len(picked) >= 3
     offset = 0.5 * (ours["THETA_LO"][0][0] + ours["THETA_HI"][0][0])
     theirs = irfs["aeff"].evaluate(energy_true=centre[picked], offset=offset)
-    np.testing.assert_allclose(
-        theirs.to_value(u.m**2), area[picked].to_value(u.m**2), rtol=1e-6
-    )
+    np.testing.assert_allclose(theirs.to_value(u.m**2), area[picked].to_value(u.m**2), rtol=1e-6)
     # the other IRFs are usable numbers in gammapy too
     edisp = irfs["edisp"]
     assert np.isfinite(edisp.data).all() and edisp.data.max() > 0

@@ -104,7 +104,9 @@ def test_resolved_config_is_plain_yaml():
 
 def test_every_plot_is_marked_for_the_report_with_an_existing_caption():
     text = (REPO / "rules" / "plots.smk").read_text() + (REPO / "rules" / "report.smk").read_text()
-    marked = re.findall(r'report\(\s*f"\{R\}/plots/([\w.]+)",\s*caption="\.\./(report/\w+\.rst)"', text)
+    marked = re.findall(
+        r'report\(\s*f"\{R\}/plots/([\w.]+)",\s*caption="\.\./(report/\w+\.rst)"', text
+    )
     assert sorted(name for name, _ in marked) == sorted(PLOTS)
     for _, caption in marked:
         assert (REPO / caption).is_file(), caption
@@ -227,7 +229,9 @@ def test_report_plots_render_in_headless_chromium(report_html, e2e_run, tmp_path
                 driver.execute_script("app.showCategory(arguments[0])", category)
                 if len(subcategories) > 1:
                     wait.until(
-                        ec.element_to_be_clickable((By.XPATH, f"//nav//a[normalize-space()='{sub}']"))
+                        ec.element_to_be_clickable(
+                            (By.XPATH, f"//nav//a[normalize-space()='{sub}']")
+                        )
                     ).click()
                 rows = wait.until(
                     ec.presence_of_all_elements_located(
@@ -246,9 +250,11 @@ def test_report_plots_render_in_headless_chromium(report_html, e2e_run, tmp_path
                             (By.XPATH, f"//img[contains(@src, 'filename={name};')]")
                         )
                     )
-                    wait.until(lambda d, img=img: d.execute_script(
-                        "return arguments[0].complete && arguments[0].naturalWidth > 0", img
-                    ))
+                    wait.until(
+                        lambda d, img=img: d.execute_script(
+                            "return arguments[0].complete && arguments[0].naturalWidth > 0", img
+                        )
+                    )
                     natural = driver.execute_script(
                         "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img
                     )

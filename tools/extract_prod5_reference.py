@@ -85,9 +85,7 @@ def energy_resolution(irfs, meta, e_min=0.0125 * u.TeV, e_max=200 * u.TeV):
     data = edisp.quantity[:, :, i_offset].to_value(u.one)  # (energy_true, migra)
     keep = (lo >= e_min) & (hi <= e_max) & (data.sum(axis=1) > 0)
     bias, res = np.array([migration_bias_resolution(migra, row) for row in data[keep]]).T
-    return _table(
-        lo[keep], hi[keep], center[keep], meta, energy_bias=bias, energy_resolution=res
-    )
+    return _table(lo[keep], hi[keep], center[keep], meta, energy_bias=bias, energy_resolution=res)
 
 
 def _fov_mask(bkg, radius):
@@ -132,9 +130,7 @@ def sensitivity(irfs, meta):
     solid_angle = (2 * np.pi * (1 - np.cos(theta.to_value(u.rad)))) * u.sr
     width = background["energy_high"] - background["energy_low"]
     bkg = (background["background_rate"] * width * solid_angle).to(1 / u.s)
-    table = irf_sensitivity(
-        reco_edges, signal, bkg, OBSERVATION_TIME, CRAB_HEGRA, alpha=ALPHA
-    )
+    table = irf_sensitivity(reco_edges, signal, bkg, OBSERVATION_TIME, CRAB_HEGRA, alpha=ALPHA)
     table["theta_cut"] = theta.to(u.deg)
     table.meta.update(meta)
     return table
@@ -174,7 +170,9 @@ def main(argv=None):
             table = make(irfs, meta)
             out = args.out / _PROD5_FILES[quantity].format(site=site)
             table.write(out, format="ascii.ecsv", overwrite=True)
-            print(f"{out.relative_to(REPO) if out.is_relative_to(REPO) else out}: {len(table)} rows")
+            print(
+                f"{out.relative_to(REPO) if out.is_relative_to(REPO) else out}: {len(table)} rows"
+            )
 
 
 MAKERS_DOC = {

@@ -396,9 +396,7 @@ def plot_effective_area(irfs_or_table, requirement=None, reference=None, title=N
     return fig
 
 
-def plot_background_rate(
-    irfs_or_table, reference=None, title=None, max_offset_bins=4, prod5=None
-):
+def plot_background_rate(irfs_or_table, reference=None, title=None, max_offset_bins=4, prod5=None):
     """Residual background rate (after the gammaness cut) versus reconstructed energy.
 
     Parameters
