@@ -1,4 +1,5 @@
 # The run's configuration as the jobs saw it, for the HTML report (`snakemake --report`).
+# A local rule: it only writes the config Snakemake already holds, not worth a batch job.
 
 
 rule report_config:
@@ -14,6 +15,7 @@ rule report_config:
         ),
     log:
         f"{R}/logs/report/config.log",
+    localrule: True
     conda:
         "../envs/showerflow.yaml"
     resources:

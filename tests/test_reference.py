@@ -124,3 +124,69 @@ def test_shipped_files_are_verbatim_copies():
         else:
             continue
         assert path.read_bytes() == original.read_bytes(), path.name
+
+
+PROD5 = REPO.parent / "shared" / "data" / "reference" / "irfs"
+
+
+@pytest.mark.parametrize("site", ref.SITES)
+def test_prod5_curves(site):
+    curves = ref.prod5_performance(site)
+    aeff = curves["effective_area"]
+    # prod5 North/South: ~4e5 / ~1e6 m² around 1-10 TeV (0-1° offset, after g/h cuts)
+    assert 2e5 < aeff["effective_area"][aeff["energy"].argmax() // 2].to_value(u.m**2) < 3e6
+    ang = curves["angular_resolution"]
+    at_1tev = ang["angular_resolution"][np.argmin(np.abs(np.log(ang["energy"].value)))]
+    assert 0.03 < at_1tev.to_value(u.deg) < 0.08
+    eres = curves["energy_resolution"]
+    mid = (eres["energy"] > 0.5 * u.TeV) & (eres["energy"] < 50 * u.TeV)
+    assert np.all((eres["energy_resolution"][mid] > 0.03) & (eres["energy_resolution"][mid] < 0.2))
+    assert np.all(np.abs(eres["energy_bias"][mid]) < 0.1)
+    sens = curves["sensitivity"]
+    best = np.nanmin(sens["sensitivity"].to_value(E2F))
+    assert 5e-14 < best < 3e-13  # CTA's 50 h sensitivity: ~1e-13 erg cm⁻² s⁻¹ at a few TeV
+    assert "estimate" in sens.meta["label"]
+    for table in curves.values():
+        assert table.meta["source_file"] == ref.PROD5_IRFS[site]
+        assert len(table.meta["source_sha256"]) == 64
+
+
+def test_migration_bias_resolution_of_a_gaussian():
+    edges = np.linspace(0, 3, 3001)
+    centre = 0.5 * (edges[1:] + edges[:-1])
+    pdf = np.exp(-0.5 * ((centre - 1.1) / 0.1) ** 2)
+    bias, resolution = ref.migration_bias_resolution(edges, pdf)
+    assert bias == pytest.approx(0.1, abs=1e-4)
+    assert resolution == pytest.approx(0.1 * 0.99982, rel=2e-3)  # 68.27 % = 1 σ
+    assert np.isnan(ref.migration_bias_resolution(edges, np.zeros_like(pdf))).all()
+
+
+def test_irf_sensitivity_follows_li_ma():
+    # background-free with many events: the 10-event condition decides
+    edges = [1, 2, 4] * u.TeV
+    sens = ref.irf_sensitivity(
+        edges, [1, 1] / u.s, [0, 0] / u.s, 100 * u.s, lambda e: 1e-11 * u.Unit("cm-2 s-1 TeV-1")
+    )
+    np.testing.assert_allclose(sens["relative_sensitivity"], 0.1)  # 10 of 100 events
+    e2 = (np.sqrt(2) * u.TeV) ** 2 * 0.1 * 1e-11 * u.Unit("cm-2 s-1 TeV-1")
+    assert sens["sensitivity"][0].to_value(E2F) == pytest.approx(e2.to_value(E2F))
+
+
+def test_prod5_value_recomputed_from_the_fits():
+    """One shipped number against the public IRF file itself (when ../shared is there)."""
+    from astropy.io import fits
+
+    path = PROD5 / ref.PROD5_IRFS["North"]
+    if not path.exists():
+        pytest.skip(f"{path} not available (the shared data are outside the repository)")
+    with fits.open(path) as hdul:
+        hdu = hdul["EFFECTIVE AREA"]
+        low, high = hdu.data["ENERG_LO"][0], hdu.data["ENERG_HI"][0]
+        area = hdu.data["EFFAREA"][0]  # (offset, energy)
+        assert hdu.columns["EFFAREA"].unit == "m**2"
+        i = int(np.argmin(np.abs(np.log(np.sqrt(low * high)))))  # the bin around 1 TeV
+        expected = float(area[0, i])
+    shipped = ref.prod5_effective_area("North")
+    row = shipped[np.isclose(shipped["energy_low"].to_value(u.TeV), low[i])]
+    assert row["effective_area"][0].to_value(u.m**2) == pytest.approx(expected, rel=1e-6)
+    assert shipped.meta["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -35,7 +35,8 @@ PACKAGES = "munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-
 RUN_OPTIONS = TOOLS / "run-options.yaml"
 SHOWERFLOW = [sys.executable, "-m", "showerflow.cli"]
 
-# Rules of the workflow that go through sbatch (all but the target rule `all`).
+# Rules that run in the Snakemake process (never submitted), and those that go through sbatch.
+LOCAL_RULES = {"all", "report_config"}
 REMOTE_RULES = {
     "simulate",
     "catalog",
@@ -215,7 +216,8 @@ def test_jobs_went_through_sbatch_and_completed(runs):
     assert done, res.stdout[-3000:]
     n_steps = int(done[-1][1])
     rows = sacct(run_id(res.stdout), runs["since"])
-    assert len(rows) == n_steps - 1  # every job but the target rule `all`
+    # every job but the local rules: the target `all` and `report_config`
+    assert len(rows) == n_steps - len(LOCAL_RULES)
     assert {r["State"] for r in rows} == {"COMPLETED"}
     assert {r["rule"] for r in rows} == REMOTE_RULES
     assert {r["Account"] for r in rows} == {ACCOUNT}
