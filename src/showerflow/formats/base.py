@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["DL1", "event_keys", "images_of_events", "chunked"]
+from ..contracts import ContractError
+
+__all__ = ["DL1", "event_keys", "images_of_events", "chunked", "merge_options", "open_hdf5"]
 
 
 @dataclass
@@ -84,3 +86,55 @@ def chunked(dl1, chunk_size):
         images = dl1.images[keep].reset_index(drop=True)
         extra = {**dl1.extra, "n_events_read": len(dl1.events)}
         yield DL1(dl1.simulation, events, images, dl1.uuid, extra)
+
+
+def merge_options(path, fmt, defaults, options):
+    """A format's ``format_options`` over its defaults, refusing unknown keys.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file being read (named in the error).
+    fmt : str
+        The format's name.
+    defaults : dict
+        Every option the format knows, with its default.
+    options : dict or None
+        The dataset's ``format_options``.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ContractError
+        On an option the format does not know.
+    """
+    unknown = set(options or {}) - set(defaults)
+    if unknown:
+        raise ContractError(
+            path,
+            f"format {fmt!r}: unknown format_options {sorted(unknown)}; known: {sorted(defaults)}",
+        )
+    return {**defaults, **(options or {})}
+
+
+def open_hdf5(path):
+    """Open an HDF5 file read-only with PyTables (a context manager).
+
+    Raises
+    ------
+    ContractError
+        When the file does not exist or is not readable HDF5.
+    """
+    import tables
+
+    try:
+        return tables.open_file(str(path), "r")
+    except FileNotFoundError as err:
+        raise ContractError(path, "file does not exist") from err
+    except Exception as err:
+        raise ContractError(
+            path, f"not a readable HDF5 file ({type(err).__name__}: {err})"
+        ) from err

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .. import stereo
 from ..contracts import EVENT_COLUMNS, IMAGE_COLUMNS, PARTICLES, ContractError
-from .base import DL1, chunked, event_keys
+from .base import DL1, chunked, event_keys, merge_options, open_hdf5
 
 __all__ = ["inspect", "read", "iterate", "DEFAULT_OPTIONS", "PRIMARY_IDS"]
 
@@ -54,32 +54,6 @@ TEL_POINTING = "/dl1/monitoring/telescope/pointing"
 
 #: Parameters in metres in the camera frame, converted to degrees.
 _CAMERA_LENGTHS = ("hillas_x", "hillas_y", "hillas_r", "hillas_width", "hillas_length")
-
-
-def _options(path, options):
-    opts = dict(DEFAULT_OPTIONS)
-    unknown = set(options or {}) - set(opts)
-    if unknown:
-        raise ContractError(
-            path,
-            f"format 'ctapipe_hdf5': unknown format_options {sorted(unknown)}; "
-            f"known: {sorted(opts)}",
-        )
-    opts.update(options or {})
-    return opts
-
-
-def _open(path):
-    import tables
-
-    try:
-        return tables.open_file(str(path), "r")
-    except FileNotFoundError as err:
-        raise ContractError(path, "file does not exist") from err
-    except Exception as err:
-        raise ContractError(
-            path, f"not a readable HDF5 file ({type(err).__name__}: {err})"
-        ) from err
 
 
 def _table(h5, path, node, columns=()):
@@ -277,8 +251,8 @@ def read(path, options=None, entry_stop=None):
     -------
     DL1
     """
-    opts = _options(path, options)
-    with _open(path) as h5:
+    opts = merge_options(path, "ctapipe_hdf5", DEFAULT_OPTIONS, options)
+    with open_hdf5(path) as h5:
         uuid = h5.root._v_attrs["CTA PRODUCT ID"] if "CTA PRODUCT ID" in h5.root._v_attrs else None
         showers = _table(
             h5,

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..contracts import EVENT_COLUMNS, IMAGE_COLUMNS, PARTICLES, SIMULATION_COLUMNS, ContractError
-from .base import DL1, chunked
+from .base import DL1, chunked, merge_options, open_hdf5
 
 __all__ = ["inspect", "read", "iterate", "DEFAULT_OPTIONS", "ENERGY_UNITS"]
 
@@ -54,14 +54,7 @@ ENERGY_UNITS = {"TeV": 1.0, "GeV": 1e-3, "MeV": 1e-6}
 
 
 def _options(path, options):
-    opts = dict(DEFAULT_OPTIONS)
-    unknown = set(options or {}) - set(opts)
-    if unknown:
-        raise ContractError(
-            path,
-            f"format 'event_table': unknown format_options {sorted(unknown)}; known: {sorted(opts)}",
-        )
-    opts.update(options or {})
+    opts = merge_options(path, "event_table", DEFAULT_OPTIONS, options)
     if opts["particle"] not in PARTICLES:
         raise ContractError(
             path,
@@ -80,15 +73,7 @@ def _options(path, options):
 def _read_columns(path, key, columns):
     import tables
 
-    try:
-        h5 = tables.open_file(str(path), "r")
-    except FileNotFoundError as err:
-        raise ContractError(path, "file does not exist") from err
-    except Exception as err:
-        raise ContractError(
-            path, f"not a readable HDF5 file ({type(err).__name__}: {err})"
-        ) from err
-    with h5:
+    with open_hdf5(path) as h5:
         node_path = "/" + key.strip("/")
         if node_path not in h5:
             raise ContractError(path, f"HDF5 node '{node_path}' missing (format_options.key)")
