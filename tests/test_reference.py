@@ -105,6 +105,9 @@ def test_provenance_lists_every_shipped_file_with_its_checksum():
     text = (ref.REFERENCE_DIR / "PROVENANCE.md").read_text()
     assert "MIT" in text and "cta-observatory/ctaplot" in text
     assert (ref.REFERENCE_DIR / "LICENSE-ctaplot.rst").is_file()
+    # the prod5 curves are derived (ECSV, each naming its source's SHA-256): licence and
+    # method are described, not checksummed
+    assert "CC BY 4.0" in text and "tools/extract_prod5_reference.py" in text
     listed = dict(re.findall(r"\| `([^`]+)` \| `([0-9a-f]{16})…` \|", text))
     shipped = sorted(p.name for p in ref.REFERENCE_DIR.iterdir() if p.suffix in (".dat", ".txt"))
     assert sorted(listed) == shipped

@@ -4,6 +4,10 @@ Every table showerflow writes (training tables, DL2) is Parquet. Key-value metad
 under the key ``showerflow`` carries a JSON document; for DL2 it holds the simulation
 records of the runs the events came from (``{"simulation": [ {...}, ... ]}``), so a
 merged DL2 file alone is enough for IRFs.
+
+Every column that a data contract (:mod:`showerflow.contracts`) describes carries its unit
+and meaning in the Parquet schema's field metadata (keys ``unit``, empty for dimensionless
+columns, and ``description``), so pyarrow users see them without the docs.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = [
     "write_chunks",
     "read_table",
     "read_metadata",
+    "column_docs",
+    "with_field_docs",
     "METADATA_KEY",
 ]
 
@@ -65,8 +71,53 @@ def _jsonable(obj):
     raise TypeError(f"not JSON serialisable: {type(obj)}")
 
 
+def column_docs():
+    """Unit and meaning of every column a data contract describes.
+
+    Returns
+    -------
+    dict
+        ``{column: (unit, description)}``; a name in several contracts takes the
+        meaning of the last of simulation, images, events, DL2.
+    """
+    from .contracts import DL2_COLUMNS, EVENT_COLUMNS, IMAGE_COLUMNS, SIMULATION_COLUMNS
+
+    docs = {}
+    for columns in (SIMULATION_COLUMNS, IMAGE_COLUMNS, EVENT_COLUMNS, DL2_COLUMNS):
+        docs.update({name: (unit, meaning) for name, (_, unit, meaning) in columns.items()})
+    return docs
+
+
+def with_field_docs(schema, docs=None):
+    """Return ``schema`` with ``unit`` and ``description`` field metadata on known columns.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+    docs : dict, optional
+        ``{column: (unit, description)}`` (default: :func:`column_docs`).
+
+    Returns
+    -------
+    pyarrow.Schema
+    """
+    docs = column_docs() if docs is None else docs
+    fields = []
+    for field in schema:
+        if field.name in docs:
+            unit, description = docs[field.name]
+            meta = dict(field.metadata or {})
+            meta.update({b"unit": unit.encode(), b"description": description.encode()})
+            field = field.with_metadata(meta)
+        fields.append(field)
+    return pa.schema(fields, metadata=schema.metadata)
+
+
 def write_table(df, path, metadata=None, row_group_size=None):
     """Write a DataFrame to Parquet atomically, with showerflow metadata.
+
+    Columns described by a data contract get their unit and meaning as field metadata
+    (:func:`with_field_docs`).
 
     Parameters
     ----------
@@ -82,7 +133,7 @@ def write_table(df, path, metadata=None, row_group_size=None):
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[METADATA_KEY] = json.dumps(metadata or {}, default=_jsonable).encode()
-    table = table.replace_schema_metadata(meta)
+    table = table.cast(with_field_docs(table.schema.with_metadata(meta)))
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, row_group_size=row_group_size)
 
@@ -91,7 +142,7 @@ def write_chunks(frames, path, metadata=None):
     """Write DataFrames one by one to a Parquet file, atomically: one row group each.
 
     Only one chunk is in memory at a time. The file appears under its final name only
-    when every chunk is written.
+    when every chunk is written. Field metadata as in :func:`write_table`.
 
     Parameters
     ----------
@@ -116,6 +167,7 @@ def write_chunks(frames, path, metadata=None):
                 table = pa.Table.from_pandas(df, preserve_index=False)
                 if writer is None:
                     schema = table.schema.with_metadata({**(table.schema.metadata or {}), **meta})
+                    schema = with_field_docs(schema)
                     writer = pq.ParquetWriter(tmp, schema)
                 if len(df):
                     writer.write_table(table.cast(writer.schema))
