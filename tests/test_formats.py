@@ -343,6 +343,37 @@ def test_catalog_of_event_tables(tmp_path):
     assert roles["energy"] == [] and len(roles["classification"]) == len(roles["performance"]) == 1
 
 
+def test_cli_reads_every_format(tmp_path, capsys):
+    """The by-hand commands take --format/--format-options like a dataset's config."""
+    from showerflow.cli import main
+
+    assert main(["inspect", "--format", "ctapipe_hdf5", str(CTA_PROTON)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["particle"], info["n_events"], info["n_showers"]) == ("proton", 1356, 200000)
+    out = tmp_path / "td"
+    opts = json.dumps({**FACT, "particle": "proton"})
+    main(["training-data", "--format", "event_table", "--format-options", opts, "--naming",
+          "name", "-o", str(out), str(AICT / "proton.hdf5")])  # fmt: skip
+    table = pd.read_parquet(out / "proton.hdf5.parquet")
+    assert len(table) == 1000 and (table["particle"] == "proton").all()
+    assert set(FACT_FEATURES) <= set(table.columns)
+    main(["catalog", "--dataset", "p", "--folders", str(AICT), "--pattern", "proton.hdf5",
+          "--identity", "name", "--role-split", "event", "--roles", "0", "0.5", "0.5",
+          "--format", "event_table", "--format-options", opts,
+          "--catalog", str(tmp_path / "c.parquet"), "--summary", str(tmp_path / "c.json")])  # fmt: skip
+    assert sorted(pd.read_parquet(tmp_path / "c.parquet")["role"]) == [
+        "classification",
+        "performance",
+    ]
+    for bad, why in [("{nope", "not a JSON object"), ('["key"]', "must be a JSON object")]:
+        assert main(["inspect", "--format", "event_table", "--format-options", bad, "x.h5"]) == 2
+        assert why in capsys.readouterr().err
+    assert main(["inspect", "--format", "event_table", "--format-options", '{"colour": 1}',
+                 str(AICT / "gamma.hdf5")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "gamma.hdf5" in err and "unknown format_options ['colour']" in err
+
+
 # --- event role split ---------------------------------------------------------------------
 
 

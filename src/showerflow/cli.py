@@ -32,11 +32,23 @@ def _simulate(a):
         print(path)
 
 
+def _spec(a):
+    """The dataset entry the format arguments describe (``format``, ``format_options``)."""
+    try:
+        options = json.loads(a.format_options) if a.format_options else {}
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--format-options is not a JSON object: {err}") from err
+    if not isinstance(options, dict):
+        raise ValueError(f"--format-options must be a JSON object, got {a.format_options!r}")
+    return {"format": a.format, "format_options": options}
+
+
 def _inspect(a):
     from .catalog import catalog_entry
 
+    spec = _spec(a)
     for path in a.files:
-        print(json.dumps(catalog_entry(path), indent=1, default=str))
+        print(json.dumps(catalog_entry(path, spec), indent=1, default=str))
 
 
 def _catalog(a):
@@ -49,6 +61,8 @@ def _catalog(a):
         "query": a.query,
         "roles": fractions,
         "identity": a.identity,
+        "role_split": a.role_split,
+        **_spec(a),
     }
     run_catalog(a.dataset, spec, a.catalog, a.summary, skip_bad_files=a.skip_bad_files)
 
@@ -63,6 +77,7 @@ def _training_data(a):
         naming=a.naming,
         energy_model=a.energy_model,
         skip_bad_files=a.skip_bad_files,
+        spec=_spec(a),
     )
     for rec in m["outputs"]:
         print(rec["output"])
@@ -87,6 +102,7 @@ def _dl2(a):
         a.manifest,
         naming=a.naming,
         skip_bad_files=a.skip_bad_files,
+        spec=_spec(a),
         chunk_size=a.chunk_size,
     )
     for rec in m["outputs"]:
@@ -124,6 +140,20 @@ def _status(a):
         print(f"\nunprocessed files of stage '{a.stage}' written to {a.unprocessed}")
 
 
+def _format_arguments(s):
+    from .formats import FORMATS
+
+    s.add_argument(
+        "--format", choices=sorted(FORMATS), default="root", help="DL1 format (docs/formats.md)"
+    )
+    s.add_argument(
+        "--format-options",
+        default=None,
+        metavar="JSON",
+        help="the format's options as in a dataset's format_options, e.g. '{\"particle\": \"gamma\"}'",
+    )
+
+
 def _batch_arguments(s):
     s.add_argument("-o", "--outdir", required=True, help="folder of the per-file outputs")
     s.add_argument("--manifest", default=None, help="batch manifest (default: OUTDIR/batch.json)")
@@ -157,6 +187,7 @@ def build_parser():
 
     s = sub.add_parser("inspect", help="check DL1 files against the contract and print them")
     s.add_argument("files", nargs="+")
+    _format_arguments(s)
     s.set_defaults(func=_inspect)
 
     s = sub.add_parser("catalog", help="catalog, roles and batches of one dataset")
@@ -172,6 +203,13 @@ def build_parser():
         metavar=("ENERGY", "CLASSIFICATION", "PERFORMANCE"),
     )
     s.add_argument("--identity", choices=["uuid", "name"], default="uuid")
+    s.add_argument(
+        "--role-split",
+        choices=["file", "event"],
+        default="file",
+        help="roles by file, or by event within each file (docs/formats.md)",
+    )
+    _format_arguments(s)
     s.add_argument("--skip-bad-files", action="store_true")
     s.add_argument("--catalog", required=True, help="output Parquet")
     s.add_argument("--summary", required=True, help="output JSON (roles, bad files)")
@@ -180,6 +218,7 @@ def build_parser():
     s = sub.add_parser("training-data", help="image-level training table of DL1 files")
     s.add_argument("files", nargs="+")
     s.add_argument("--energy-model", help="apply this energy model (classification data)")
+    _format_arguments(s)
     _batch_arguments(s)
     s.set_defaults(func=_training_data)
 
@@ -201,6 +240,7 @@ def build_parser():
         default=100_000,
         help="events read, predicted and written at a time (bounds memory)",
     )
+    _format_arguments(s)
     _batch_arguments(s)
     s.set_defaults(func=_dl2)
 
