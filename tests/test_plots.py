@@ -240,3 +240,9 @@ def test_plot_feature_importances(tmp_path):
     assert len(plots.plot_feature_importances(CLASSIFIER_METRICS).axes) == 1
     with pytest.raises(ValueError, match="feature_importances"):
         plots.plot_feature_importances({"feature_importances": {}})
+
+
+def test_angular_resolution_ticks_are_plain_numbers():
+    labels = [plots._minor_tick_label(y) for y in (0.02, 0.03, 0.04, 0.05, 0.07, 0.09, 0.2, 0.3, 0.6)]
+    assert labels == ["0.02", "0.03", "", "0.05", "", "", "0.2", "0.3", ""]
+    assert plots._minor_tick_label(0.0) == ""

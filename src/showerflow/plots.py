@@ -30,6 +30,7 @@ from astropy.io import fits
 from astropy.table import QTable
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 __all__ = [
     "plot_sensitivity",
@@ -170,14 +171,22 @@ def _plot_reference(ax, table, column, unit, label_default):
         ax.plot(x, y, color="gray", marker=".", label=_label(table, label_default))
 
 
+def _minor_tick_label(y, _pos=None):
+    """Label a minor log tick if its leading digit is 2, 3 or 5 (as plain number)."""
+    if y <= 0:
+        return ""
+    leading = round(y / 10 ** np.floor(np.log10(y)))
+    return f"{y:g}" if leading in (2, 3, 5) else ""
+
+
 def _plot_prod5(ax, table, column, unit, label_default, suffix="", **kwargs):
-    """A prod5 curve (extracted from the public IRFs) as a green line through bin centres."""
+    """A prod5 curve (extracted from the public IRFs) as a magenta line through bin centres."""
     if table is None:
         return
     x = u.Quantity(table["energy"], u.TeV).value
     y = np.asarray(u.Quantity(table[column]).to_value(unit), dtype=float)
     ok = np.isfinite(y) & (y != 0) if kwargs.pop("drop_zero", True) else np.isfinite(y)
-    style = {"color": "tab:green", "linewidth": 1.2, **kwargs}
+    style = {"color": "darkmagenta", "linewidth": 1.2, **kwargs}
     ax.plot(x[ok], y[ok], label=_label(table, label_default) + suffix, **style)
 
 
@@ -282,6 +291,10 @@ def plot_angular_resolution(table, requirement=None, reference=None, title=None,
         title or "Angular resolution of the gammas (after g/h cut)",
         logy=True,
     )
+    # plain numbers (0.03, 0.05, 0.1, 0.2) on the few decades of the log axis, not 5×10⁻²;
+    # minor ticks labelled at 2, 3 and 5 only, so they do not pile up below a decade
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(_minor_tick_label))
     return fig
 
 
