@@ -80,7 +80,8 @@ def test_effective_area_rises_below_1tev(run):
     # after the optimised cuts: a rising trend (cut efficiencies vary from bin to bin)
     slope = np.polyfit(np.log10(centre[sel]), np.log10(with_cuts[sel]), 1)[0]
     assert slope > 0.3
-    at = lambda e: with_cuts[np.argmin(abs(np.log10(centre / e)))]  # noqa: E731
+    regular = centre > 0  # the underflow bin starts at 0
+    at = lambda e: with_cuts[regular][np.argmin(abs(np.log10(centre[regular] / e)))]  # noqa: E731
     assert at(1.0) > 3 * at(0.05)
 
 
@@ -96,7 +97,8 @@ def test_effective_area_follows_the_simulation(run):
     with fits.open(run / "irf" / "irf.fits.gz") as hdul:
         lo, hi, area = _aeff(hdul, "EFFECTIVE_AREA_NO_CUTS")
     g = rec["spectral_index"] + 1
-    frac = (hi**g - lo**g) / (rec["energy_max"] ** g - rec["energy_min"] ** g)
+    with np.errstate(divide="ignore"):  # the underflow bin's 0 edge: excluded by `good` below
+        frac = (hi**g - lo**g) / (rec["energy_max"] ** g - rec["energy_min"] ** g)
     n_sel = np.histogram(dl2["true_energy"][ok], np.append(lo, hi[-1]))[0]
     expected = n_sel / (n_thrown * frac) * np.pi * rec["max_scatter_range"] ** 2
     good = (n_sel > 100) & (lo >= rec["energy_min"]) & (hi <= rec["energy_max"])
