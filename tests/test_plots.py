@@ -243,6 +243,8 @@ def test_plot_feature_importances(tmp_path):
 
 
 def test_angular_resolution_ticks_are_plain_numbers():
-    labels = [plots._minor_tick_label(y) for y in (0.02, 0.03, 0.04, 0.05, 0.07, 0.09, 0.2, 0.3, 0.6)]
+    labels = [
+        plots._minor_tick_label(y) for y in (0.02, 0.03, 0.04, 0.05, 0.07, 0.09, 0.2, 0.3, 0.6)
+    ]
     assert labels == ["0.02", "0.03", "", "0.05", "", "", "0.2", "0.3", ""]
     assert plots._minor_tick_label(0.0) == ""
