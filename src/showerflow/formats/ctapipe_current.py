@@ -141,6 +141,9 @@ _IMAGE_NUMBERS = (
     "morphology_n_pixels",
 )
 
+#: sim_telarray's id of the histogram of thrown showers (energy x core distance).
+THROWN_HIST_ID = 6
+
 _GEOMETRY_UNITS = {"alt": "deg", "az": "deg", "core_x": "m", "core_y": "m", "h_max": "m"}
 
 #: Pointing columns of each pointing table.
@@ -444,7 +447,8 @@ class _File:
         run = read_table(h5, RUN)
         if not len(run):
             raise ContractError(path, f"table '{RUN}' has no run")
-        shower = h5.get_node(SHOWER).read(field=None)
+        node = h5.get_node(SHOWER)
+        shower = {c: node.col(c) for c in ("obs_id", "event_id", "true_shower_primary_id")}
         hist = None
         if HISTOGRAM in h5:
             hnode = h5.get_node(HISTOGRAM)
@@ -459,7 +463,7 @@ class _File:
     def _record(self, run, i, shower, hist):
         path = self.path
         obs_id = int(run["obs_id"][i])
-        mine = shower[shower["obs_id"] == obs_id]
+        event_ids = shower["event_id"][shower["obs_id"] == obs_id]
         val = {c: float(_column(run, c, unit)[i]) for c, unit in _RUN_UNITS.items()}
         if not (
             np.isclose(val["min_alt"], val["max_alt"]) and np.isclose(val["min_az"], val["max_az"])
@@ -471,7 +475,7 @@ class _File:
         particle = self.opts.get("particle")
         if particle is None:
             # the file's primaries (a run of a merged file may have no triggered event)
-            ids = np.unique(shower["true_shower_primary_id"]) if len(shower) else []
+            ids = np.unique(shower["true_shower_primary_id"])
             names = {PRIMARY_IDS.get(int(x), f"id {int(x)}") for x in ids}
             if len(names) != 1 or next(iter(names)) not in PARTICLES:
                 raise ContractError(
@@ -503,6 +507,8 @@ class _File:
         n_hist = None
         if hist is not None:
             rows = hist[hist["obs_id"] == obs_id]
+            if "hist_id" in rows.dtype.names and (rows["hist_id"] == THROWN_HIST_ID).any():
+                rows = rows[rows["hist_id"] == THROWN_HIST_ID]
             if len(rows):
                 n_hist = int(rows["n_entries"].sum())
         rec.update(
@@ -512,7 +518,7 @@ class _File:
                 rec["n_showers"],
                 rec["shower_reuse"],
                 n_hist,
-                mine["event_id"],
+                event_ids,
                 {"histogram": HISTOGRAM, "events": SHOWER},
             )
         )
