@@ -21,7 +21,13 @@ from showerflow.config import ConfigError
 from showerflow.contracts import BOOKKEEPING_PROBLEM
 from showerflow.formats import get_format
 from showerflow.simtel import dl1_outputs, simtel_files, simtel_input, simtel_name
-from showerflow.workflow import check_config, ctapipe_export_targets, ctapipe_prefixes
+from showerflow.workflow import (
+    check_config,
+    ctapipe_export_targets,
+    ctapipe_prefixes,
+    folder_digest,
+    listing_digest_of,
+)
 
 SIMTEL = SHARED / "real" / "ctapipe-v7" / "simtel"
 DL1 = SHARED / "real" / "ctapipe-v7" / "dl1"
@@ -66,6 +72,22 @@ def test_dl1_outputs_of_the_real_simtel_folder():
     check_config(cfg)
     # datasets without simtel files have no DL1 to make
     assert simtel_files({"folders": ["x"]}) == {}
+
+
+def test_catalog_listing_of_a_simtel_dataset_is_its_simtel_folders(tmp_path):
+    spec = _config(tmp_path / "simtel", results=str(tmp_path / "results"))["datasets"]["gamma"]
+    (tmp_path / "simtel").mkdir()
+    (tmp_path / "simtel" / "a.simtel.zst").write_bytes(b"x")
+    before = listing_digest_of(spec)
+    assert before == folder_digest([str(tmp_path / "simtel")], "*.simtel*")
+    dl1 = tmp_path / "results" / "dl1_ctapipe" / "gamma"
+    dl1.mkdir(parents=True)
+    (dl1 / "a.dl1.h5").write_bytes(b"written by the dl1 job")
+    assert listing_digest_of(spec) == before  # the DL1 folder filling changes nothing
+    (tmp_path / "simtel" / "b.simtel.zst").write_bytes(b"y")
+    assert listing_digest_of(spec) != before  # a new input does
+    plain = {"folders": [str(dl1)], "pattern": "*.dl1.h5"}
+    assert listing_digest_of(plain) == folder_digest([str(dl1)], "*.dl1.h5")
 
 
 def test_simtel_folder_problems(tmp_path):

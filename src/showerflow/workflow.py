@@ -17,6 +17,7 @@ __all__ = [
     "check_config",
     "check_simtel_dataset",
     "folder_digest",
+    "listing_digest_of",
     "datasets_with_role",
     "performance_dataset",
     "ctapipe_prefixes",
@@ -205,3 +206,26 @@ def folder_digest(folders, pattern="*.root"):
             )
         h.update(repr((folder, entries)).encode())
     return h.hexdigest()[:16]
+
+
+def listing_digest_of(spec):
+    """The folder digest a dataset's catalog depends on (:func:`folder_digest`).
+
+    For a dataset read from sim_telarray files it is the digest of the simtel folders:
+    the DL1 folder fills while the ``dl1`` jobs run, after the DAG was built, so its
+    digest would change between one run and the next and rerun the catalog for nothing;
+    the DL1 files themselves are the catalog's inputs (:func:`showerflow.simtel.dl1_outputs`).
+
+    Parameters
+    ----------
+    spec : dict
+        A dataset of the config.
+
+    Returns
+    -------
+    str
+    """
+    sim = spec.get("simtel")
+    if sim:
+        return folder_digest(sim["folders"], sim.get("pattern", "*.simtel*"))
+    return folder_digest(spec["folders"], spec.get("pattern", "*.root"))
