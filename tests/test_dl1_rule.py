@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import SHARED
 
-from showerflow.config import ConfigError
+from showerflow.config import ConfigError, load_schema, validate
 from showerflow.contracts import BOOKKEEPING_PROBLEM
 from showerflow.formats import get_format
 from showerflow.simtel import dl1_outputs, simtel_files, simtel_input, simtel_name
@@ -47,7 +47,6 @@ def _config(simtel_folder, results="results", **dataset):
             "pattern": "*.dl1.h5",
             "format": "ctapipe_hdf5",
             "format_options": OPTS,
-            "identity": "name",
             "roles": {"energy": 0.3, "classification": 0.3, "performance": 0.4},
             **dataset,
         }
@@ -69,7 +68,7 @@ def test_dl1_outputs_of_the_real_simtel_folder():
     assert simtel_name("a.simtel") == simtel_name("a.simtel.zst") == "a"
     with pytest.raises(ValueError, match="not a sim_telarray file name"):
         simtel_name("a.root")
-    check_config(cfg)
+    check_config(validate(cfg, load_schema("config")))
     # datasets without simtel files have no DL1 to make
     assert simtel_files({"folders": ["x"]}) == {}
 
@@ -88,6 +87,19 @@ def test_catalog_listing_of_a_simtel_dataset_is_its_simtel_folders(tmp_path):
     assert listing_digest_of(spec) != before  # a new input does
     plain = {"folders": [str(dl1)], "pattern": "*.dl1.h5"}
     assert listing_digest_of(plain) == folder_digest([str(dl1)], "*.dl1.h5")
+
+
+def test_example_config_of_the_real_simtel_files(monkeypatch):
+    from workflow_helpers import REPO
+
+    monkeypatch.chdir(REPO)  # its paths are relative to the repository, as documented
+    cfg = yaml.safe_load((REPO / "config" / "examples" / "ctapipe-simtel.yaml").read_text())
+    check_config(validate(cfg, load_schema("config")))
+    assert cfg["datasets"]["gamma"]["simtel"]["pattern"] == "*.simtel.gz"
+    outputs = dl1_outputs(cfg, "gamma")
+    assert len(outputs) == 4 and all(
+        o.startswith("results-simtel/dl1_ctapipe/gamma/") for o in outputs
+    )
 
 
 def test_simtel_folder_problems(tmp_path):
