@@ -31,6 +31,7 @@ wildcard_constraints:
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
+include: "rules/dl1.smk"
 include: "rules/catalog.smk"
 include: "rules/plan.smk"
 include: "rules/training.smk"
@@ -40,6 +41,7 @@ include: "rules/dl2.smk"
 include: "rules/performance.smk"
 include: "rules/plots.smk"
 include: "rules/report.smk"
+include: "rules/ctapipe_export.smk"
 
 
 rule all:

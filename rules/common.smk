@@ -9,9 +9,11 @@ from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 
 from showerflow import bookkeeping as bk
 from showerflow import pipeline as pl
+from showerflow.simtel import dl1_outputs
 from showerflow.simulate import production_runs, run_file_name
 from showerflow.workflow import (
     cached_stage_inputs,
+    ctapipe_export_targets,
     dataset_files,
     dataset_spec,
     datasets_with_role,
@@ -29,7 +31,8 @@ STAGING = {name: f"{f}/{{dataset}}/.batches/{{batch}}" for name, f in FOLDER.ite
 
 
 def catalog_inputs(wildcards):
-    """The files a dataset's catalog reads: the runs the toy simulates, or its folders' files.
+    """The files a dataset's catalog reads: the runs the toy simulates, the DL1 files the
+    `dl1` rule makes of its sim_telarray files, or its folders' files.
 
     Only the main Snakemake process checks that the folders exist: a job running on a
     node without them (a remote job, whose DAG lists the catalog upstream) needs none.
@@ -39,6 +42,8 @@ def catalog_inputs(wildcards):
         kind = spec["simulated"]
         runs = production_runs(kind, config["simulation"]["kinds"][kind]["n_runs"])
         return [f"{SIM_OUT}/{kind}/{run_file_name(kind, obs)}" for obs in runs]
+    if spec.get("simtel"):
+        return dl1_outputs(config, wildcards.dataset)
     return dataset_files(config, wildcards.dataset, strict=workflow.is_main_process)
 
 
@@ -223,6 +228,7 @@ def final_outputs():
             targets.append(f"{R}/dl2/{ds}.parquet")
         targets += [f"{R}/{p}" for p in pl.PERFORMANCE_PRODUCTS.values()]
         targets += [f"{R}/plots/{name}.png" for name in PLOTS]
+        targets += ctapipe_export_targets(config)
         return targets + [f"{R}/report/config.yaml"]
 
     return inner

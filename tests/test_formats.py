@@ -212,6 +212,10 @@ def test_ctapipe_bad_files(tmp_path):
     empty = tmp_path / "empty.h5"
     with tables.open_file(str(empty), "w") as h5:
         h5.create_group("/", "dl1")
+    with pytest.raises(ContractError, match="'CTA PRODUCT DATA MODEL VERSION' missing"):
+        fmt.read(empty)
+    with tables.open_file(str(empty), "a") as h5:
+        h5.root._v_attrs["CTA PRODUCT DATA MODEL VERSION"] = "v1.0.0"
     with pytest.raises(ContractError, match="table '/simulation/event/subarray/shower' missing"):
         fmt.read(empty)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contracts import BOOKKEEPING_KEYS, ContractError
+from .contracts import BOOKKEEPING_KEYS, IMAGE_FRAME, ContractError
 from .formats import format_of
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "build_catalog",
     "select",
     "bookkeeping_problems",
+    "frame_problems",
     "check_bookkeeping",
     "identity_fraction",
     "assign_roles",
@@ -144,12 +145,58 @@ def select(catalog, query):
         ) from err
 
 
+def frame_problems(catalog, dataset=""):
+    """Files whose image parameters are in another frame than the rest of their dataset.
+
+    ctapipe writes Hillas parameters in the telescope frame (``hillas_fov_lon/lat``, psi
+    from the fov_lon axis) or, with ``--camera-frame``, in the camera frame (``hillas_x/y``,
+    psi from the camera's x axis, other timing slopes): features of one frame mean
+    something else in the other, so a model trained on a mix learns nonsense. The
+    reference frame is the one most files have; files of formats that record no frame
+    (no ``image_frame`` column, or an empty value) are not compared.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        Rows of one dataset (``path`` and, if the format records it, ``image_frame``).
+    dataset : str
+        Name used in the messages.
+
+    Returns
+    -------
+    list of dict
+        ``{"file": path, "reason": ...}``, one per file not in the reference frame.
+    """
+    if catalog.empty or IMAGE_FRAME not in catalog.columns:
+        return []
+    frames = catalog[IMAGE_FRAME].where(catalog[IMAGE_FRAME].astype(bool), None)
+    known = frames.dropna()
+    if known.nunique() < 2:
+        return []
+    ref = known.mode().iloc[0]
+    first = catalog.loc[frames == ref, "path"].iloc[0]
+    return [
+        {
+            "file": row["path"],
+            "reason": (
+                f"image parameters are in the {row[IMAGE_FRAME]} frame, but {first} (and "
+                f"{int((frames == ref).sum()) - 1} more) of dataset '{dataset}' are in the "
+                f"{ref} frame; expected one frame for the whole dataset (ctapipe-process "
+                "with or without --camera-frame for every file)"
+            ),
+        }
+        for _, row in catalog[frames.notna() & (frames != ref)].iterrows()
+    ]
+
+
 def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
     """Files whose simulation bookkeeping disagrees with the rest of their dataset.
 
     The reference value of each key is the one most files share, so one odd file is
     named as odd whichever its position. Repeated run numbers (``obs_id``) are reported
-    too: a run counted twice would double its showers in the effective area.
+    too: a run counted twice would double its showers in the effective area. Files
+    whose image parameters are in another frame than the rest (:func:`frame_problems`)
+    are reported as well.
 
     Parameters
     ----------
@@ -169,6 +216,8 @@ def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
     problems = {}
     if catalog.empty:
         return []
+    for p in frame_problems(catalog, dataset):
+        problems.setdefault(p["file"], p["reason"])
     for key in keys:
         values = catalog[key]
         if values.isna().all():

@@ -141,6 +141,61 @@ def _status(a):
         print(f"\nunprocessed files of stage '{a.stage}' written to {a.unprocessed}")
 
 
+def _dl1(a):
+    from pathlib import Path
+
+    from .simtel import DL1_SUFFIX, run_ctapipe_process, simtel_name
+
+    out = Path(a.outdir)
+    for path in a.files:
+        dl1 = out / f"{simtel_name(path)}{DL1_SUFFIX}"
+        prov = out / f"{simtel_name(path)}.provenance.log"
+        print(run_ctapipe_process(path, dl1, a.config, prov))
+
+
+def _prefixes(a):
+    from .ctapipe_dl2 import DEFAULT_PREFIXES, estimator_prefix
+
+    prefixes = dict(DEFAULT_PREFIXES)
+    if a.energy_model_config:
+        prefixes["energy"] = estimator_prefix(a.energy_model_config)
+    if a.classifier_config:
+        prefixes["classifier"] = estimator_prefix(a.classifier_config)
+    for key in prefixes:
+        if getattr(a, f"{key}_prefix"):
+            prefixes[key] = getattr(a, f"{key}_prefix")
+    return prefixes
+
+
+def _export_ctapipe(a):
+    from .ctapipe_dl2 import write_ctapipe_dl2
+
+    info = write_ctapipe_dl2(a.dl2, a.output, prefixes=_prefixes(a), subarray=a.subarray)
+    print(json.dumps({"output": a.output, **info}, indent=1))
+
+
+def _export_ctapipe_cuts(a):
+    from .ctapipe_dl2 import write_ctapipe_cuts
+    from .performance import load_performance_config
+
+    cfg = load_performance_config(a.config)
+    print(write_ctapipe_cuts(a.irf, a.output, cfg["quality_cuts"], prefixes=_prefixes(a)))
+
+
+def _prefix_arguments(s):
+    s.add_argument(
+        "--energy-model-config",
+        help="energy model YAML: its estimator class is the energy prefix (ctapipe's naming)",
+    )
+    s.add_argument(
+        "--classifier-config",
+        help="classifier YAML: its estimator class is the classifier prefix",
+    )
+    s.add_argument("--energy-prefix", help="default RandomForestRegressor")
+    s.add_argument("--classifier-prefix", help="default RandomForestClassifier")
+    s.add_argument("--geometry-prefix", help="default HillasReconstructor")
+
+
 def _format_arguments(s):
     from .formats import FORMATS
 
@@ -257,6 +312,35 @@ def build_parser():
     s.add_argument("--config", default="config/performance.yaml")
     s.add_argument("--outdir", required=True)
     s.set_defaults(func=_performance)
+
+    s = sub.add_parser(
+        "dl1", help="ctapipe-process on sim_telarray files: one DL1 file each (docs/formats.md)"
+    )
+    s.add_argument("files", nargs="+", help=".simtel, .simtel.gz or .simtel.zst files")
+    s.add_argument("--config", default="config/ctapipe/process.yaml", help="ctapipe-process config")
+    s.add_argument("-o", "--outdir", required=True, help="folder of the <name>.dl1.h5 files")
+    s.set_defaults(func=_dl1)
+
+    s = sub.add_parser(
+        "export-ctapipe", help="DL2 Parquet -> ctapipe DL2 HDF5 (for ctapipe-compute-irf)"
+    )
+    s.add_argument("dl2", help="DL2 Parquet (merged or per file) with its simulation records")
+    s.add_argument("-o", "--output", required=True, help="ctapipe HDF5 file (.dl2.h5)")
+    s.add_argument(
+        "--subarray", help="ctapipe file whose subarray to write (default: the DL2's DL1 input)"
+    )
+    _prefix_arguments(s)
+    s.set_defaults(func=_export_ctapipe)
+
+    s = sub.add_parser(
+        "export-ctapipe-cuts",
+        help="showerflow's gh/theta cuts -> ctapipe cuts file (ctapipe-compute-irf --cuts)",
+    )
+    s.add_argument("irf", help="showerflow's IRF file (irf.fits.gz)")
+    s.add_argument("-o", "--output", required=True, help="cuts FITS file")
+    s.add_argument("--config", default=None, help="performance config (its quality_cuts)")
+    _prefix_arguments(s)
+    s.set_defaults(func=_export_ctapipe_cuts)
 
     s = sub.add_parser("status", help="completeness of each dataset and stage")
     s.add_argument("--configfile", default="config/config.yaml")

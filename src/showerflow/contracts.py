@@ -18,6 +18,8 @@ __all__ = [
     "BOOKKEEPING_KEYS",
     "PARTICLES",
     "SHOWER_KEYS",
+    "BOOKKEEPING_PROBLEM",
+    "IMAGE_FRAME",
 ]
 
 SIMULATION_TREE = "simulation"
@@ -56,6 +58,18 @@ BOOKKEEPING_KEYS = (
     "viewcone_min",
     "viewcone_max",
 )
+
+#: Key of a simulation record saying why its number of thrown showers cannot be trusted
+#: (empty or absent: nothing wrong); set by the ctapipe readers when the run header
+#: disagrees with the thrown-shower histogram or the file is an excerpt
+#: (:mod:`showerflow.formats.thrown`). The catalog keeps such files, the performance stage
+#: refuses them.
+BOOKKEEPING_PROBLEM = "bookkeeping_problem"
+
+#: Key of a catalog entry naming the frame of the image parameters (``"telescope"`` or
+#: ``"camera"``; absent for formats whose parameters are frame-free); every file of a
+#: dataset must share it (:func:`showerflow.catalog.frame_problems`).
+IMAGE_FRAME = "image_frame"
 
 #: ``events`` tree: one entry per triggered shower.
 EVENT_COLUMNS = {

@@ -69,7 +69,14 @@ from pyirf.spectral import (
 from pyirf.utils import calculate_source_fov_offset, calculate_theta, cone_solid_angle
 
 from .config import ConfigError, validate
-from .contracts import BOOKKEEPING_KEYS, DL2_COLUMNS, PARTICLES, SIMULATION_COLUMNS, ContractError
+from .contracts import (
+    BOOKKEEPING_KEYS,
+    BOOKKEEPING_PROBLEM,
+    DL2_COLUMNS,
+    PARTICLES,
+    SIMULATION_COLUMNS,
+    ContractError,
+)
 from .tables import atomic_path, read_table
 
 __all__ = [
@@ -364,8 +371,10 @@ def simulation_info(records, path=""):
     Raises
     ------
     showerflow.contracts.ContractError
-        If there are no records, a key is missing, an obs_id is repeated, or the runs
-        disagree on a bookkeeping key (the message names the key, the values and the
+        If there are no records, a key is missing, a record carries a
+        ``bookkeeping_problem`` (its header disagrees with its thrown-shower histogram, or
+        the file is an excerpt), an obs_id is repeated, or the runs disagree on a
+        bookkeeping key (the message names the key, the values and the
         obs_ids holding each value).
     """
     if not records:
@@ -381,6 +390,16 @@ def simulation_info(records, path=""):
                 path,
                 f"simulation record of obs_id {record.get('obs_id', '?')} lacks "
                 f"{missing}; expected keys {list(SIMULATION_COLUMNS)}",
+            )
+    for record in records:
+        problem = record.get(BOOKKEEPING_PROBLEM)
+        if isinstance(problem, str) and problem:
+            raise ContractError(
+                path,
+                f"simulation record of obs_id {record.get('obs_id', '?')}: "
+                f"{problem}. The number of thrown showers behind its "
+                "events is not known, so weights, effective areas and IRFs cannot be "
+                "computed from it (leave the file out of the performance datasets)",
             )
     for record in records:
         lacking = [

@@ -47,6 +47,7 @@ __all__ = [
     "split_tombstones",
     "acceptance_check",
     "select_role",
+    "run_records",
     "training_table",
     "run_training_data",
     "read_training_sample",
@@ -378,10 +379,36 @@ def select_role(d, spec, role):
     fraction = float(spec["roles"][role])
     keep = cat.event_roles(d.events["obs_id"], d.events["event_id"], spec["roles"]) == role
     events = d.events[keep].reset_index(drop=True)
-    rec = dict(d.simulation, role_fraction=fraction)
-    if np.isfinite(rec.get("n_showers", np.nan)):
-        rec["n_showers"] = int(round(rec["n_showers"] * fraction))
-    return DL1(rec, events, images_of_events(d.images, events), d.uuid, d.extra)
+
+    def scaled(rec):
+        rec = dict(rec, role_fraction=fraction)
+        if np.isfinite(rec.get("n_showers", np.nan)):
+            rec["n_showers"] = int(round(rec["n_showers"] * fraction))
+        return rec
+
+    extra = dict(d.extra)
+    if extra.get("runs"):
+        extra["runs"] = [scaled(r) for r in extra["runs"]]
+    return DL1(scaled(d.simulation), events, images_of_events(d.images, events), d.uuid, extra)
+
+
+def run_records(d):
+    """The per-run simulation records of a DL1 file (or chunk): what its DL2 carries.
+
+    A file merged from several runs (ctapipe-merge) keeps one record per run in
+    ``extra["runs"]``, so every DL2 event's ``obs_id`` has its record; other files have
+    the one record ``d.simulation``.
+
+    Parameters
+    ----------
+    d : showerflow.formats.DL1
+
+    Returns
+    -------
+    list of dict
+    """
+    runs = d.extra.get("runs") if d.extra else None
+    return [dict(r) for r in runs] if runs and len(runs) > 1 else [dict(d.simulation)]
 
 
 def _read_dl1(path, spec, role, entry_stop):
@@ -920,17 +947,20 @@ def dl2_chunks(
     Returns
     -------
     (dict, iterator of pandas.DataFrame)
-        ``uuid``, ``n_events_in`` (events read, before any role selection) and
-        ``simulation`` (the run's record, as :func:`select_role` leaves it), read before
-        the first row is computed; then the DL2 rows of consecutive events.
+        ``uuid``, ``n_events_in`` (events read, before any role selection),
+        ``simulation`` (the file's record, as :func:`select_role` leaves it) and ``runs``
+        (its per-run records, :func:`run_records`), read before the first row is
+        computed; then the DL2 rows of consecutive events.
     """
     fmt, options = format_of(spec)
     chunks = fmt.iterate(path, options, chunk_size or 2**62, entry_stop)
     first = next(chunks)
+    selected = select_role(first, spec, role)
     info = {
         "uuid": first.uuid,
         "n_events_in": int(first.extra.get("n_events_read", first.n_events)),
-        "simulation": select_role(first, spec, role).simulation,
+        "simulation": selected.simulation,
+        "runs": run_records(selected),
     }
 
     def rows():
@@ -1018,7 +1048,7 @@ def run_dl2(
     def make(path):
         info, rows = dl2_chunks(path, e_model, c_model, chunk_size, settings["max_events"], spec)
         _check_naming(path, info["uuid"], settings["naming"])
-        info["simulation"] = [info["simulation"]]
+        info["simulation"] = info.pop("runs")
         if (spec or {}).get("role_split", "file") != "event":
             info["n_rows"] = info["n_events_in"]  # one DL2 row per event read
         return rows, info

@@ -26,6 +26,9 @@ __all__ = [
     "cached_stage_inputs",
     "OPERATIONAL_KEYS",
     "analysis_config",
+    "check_simtel_dataset",
+    "ctapipe_prefixes",
+    "ctapipe_export_targets",
 ]
 
 #: Config keys that steer how a production runs, never what it makes: changing them
@@ -77,6 +80,8 @@ def check_config(config):
                     f"config: key 'datasets.{name}.folders': the simulated kind '{kind}' "
                     f"is written to '{folder}', which is not among {spec['folders']}"
                 )
+        if spec.get("simtel"):
+            check_simtel_dataset(config, name)
     for particle in ("gamma", "proton", "electron"):
         ds = config["performance"][particle]
         if ds is None:
@@ -94,6 +99,88 @@ def check_config(config):
     for role in ("energy", "classification"):
         if not datasets_with_role(config, role):
             raise ConfigError(f"config: no dataset has a non-zero '{role}' role fraction")
+
+
+def check_simtel_dataset(config, name):
+    """A dataset with sim_telarray inputs must read the DL1 files the ``dl1`` rule writes.
+
+    Parameters
+    ----------
+    config : dict
+    name : str
+
+    Raises
+    ------
+    ConfigError
+        Unless the dataset is not also simulated, its ``folders`` hold
+        ``<results>/dl1_ctapipe/<name>``, its ``format`` is ``ctapipe_hdf5`` and its
+        ``pattern`` matches ``*.dl1.h5``.
+    """
+    import fnmatch
+
+    from .simtel import DL1_SUFFIX, dl1_folder
+
+    spec = config["datasets"][name]
+    key = f"config: key 'datasets.{name}"
+    if spec.get("simulated") and config.get("simulation", {}).get("enabled"):
+        raise ConfigError(f"{key}': a dataset is either simulated or read from simtel files")
+    folder = os.path.normpath(dl1_folder(config.get("results", "results"), name))
+    if folder not in {os.path.normpath(f) for f in spec["folders"]}:
+        raise ConfigError(
+            f"{key}.folders': the DL1 files of its simtel files are written to '{folder}', "
+            f"which is not among {spec['folders']}"
+        )
+    if spec.get("format", "root") != "ctapipe_hdf5":
+        raise ConfigError(
+            f"{key}.format' is {spec.get('format', 'root')!r}: the DL1 files ctapipe-process "
+            "writes from its simtel files are read with format ctapipe_hdf5"
+        )
+    if not fnmatch.fnmatch(f"x{DL1_SUFFIX}", spec.get("pattern", "*.root")):
+        raise ConfigError(
+            f"{key}.pattern' is {spec.get('pattern', '*.root')!r}, which does not match the "
+            f"DL1 files ctapipe-process writes (*{DL1_SUFFIX})"
+        )
+
+
+def ctapipe_prefixes(config):
+    """The ctapipe prefixes of the exported DL2 columns (``ctapipe_export.prefixes``).
+
+    Unset prefixes are ctapipe's own names: the scikit-learn estimator class of each model
+    config (ctapipe names its ``EnergyRegressor`` / ``ParticleClassifier`` outputs by it)
+    and ``HillasReconstructor`` for the geometry.
+
+    Returns
+    -------
+    dict
+        ``energy``, ``classifier``, ``geometry``.
+    """
+    from .ctapipe_dl2 import DEFAULT_PREFIXES, estimator_prefix
+
+    given = (config.get("ctapipe_export") or {}).get("prefixes") or {}
+    return {
+        "energy": given.get("energy") or estimator_prefix(config["models"]["energy"]),
+        "classifier": given.get("classifier") or estimator_prefix(config["models"]["classifier"]),
+        "geometry": given.get("geometry") or DEFAULT_PREFIXES["geometry"],
+    }
+
+
+def ctapipe_export_targets(config):
+    """What ``ctapipe_export.enabled`` adds to the default target (else nothing).
+
+    Returns
+    -------
+    list of str
+        ``<results>/dl2/<dataset>.dl2.h5`` of each performance dataset and, when all three
+        are set, ``<results>/irf/ctapipe_cuts.fits``.
+    """
+    if not (config.get("ctapipe_export") or {}).get("enabled"):
+        return []
+    results = config.get("results", "results")
+    datasets = [config["performance"][p] for p in ("gamma", "proton", "electron")]
+    targets = [f"{results}/dl2/{ds}.dl2.h5" for ds in dict.fromkeys(d for d in datasets if d)]
+    if all(datasets):
+        targets.append(f"{results}/irf/ctapipe_cuts.fits")
+    return targets
 
 
 def performance_dataset(config, particle):
