@@ -36,6 +36,7 @@ include: "rules/dl2.smk"
 include: "rules/performance.smk"
 include: "rules/plots.smk"
 include: "rules/report.smk"
+include: "rules/targets.smk"
 
 
 rule all:

@@ -74,14 +74,15 @@ def demo_kinds():
 
 
 def make_production(folder, fraction):
-    """Simulate a fraction of the demo's runs (at least 4 gamma and proton runs, 2 of the
-    others: the first are for training): {kind: [paths]}."""
+    """Simulate a fraction of the demo's runs (at least 4 gamma and proton runs, 3 diffuse
+    gamma and 2 electron runs: the first two of each are for training): {kind: [paths]}."""
     from showerflow.simulate import simulate_production
 
     kinds, seed = demo_kinds()
     out = {}
     for kind, spec in kinds.items():
-        n = max(4 if kind in ("gamma", "proton") else 2, round(fraction * spec["n_runs"]))
+        least = {"gamma": 4, "proton": 4, "gamma_diffuse": 3}.get(kind, 2)
+        n = max(least, round(fraction * spec["n_runs"]))
         out[kind] = [
             str(p) for p in simulate_production(folder / kind, kind, n, spec["n_showers"], seed)
         ]
@@ -133,16 +134,19 @@ def predict_floor(model, images):
 def pyirf_floor(events, infos, cfg):
     """pyirf's calls of the performance stage, on event tables already in memory.
 
-    The same calls the stage makes, in the same number: event preparation (theta, FoV
-    offsets, simulated power law, event weights), cut optimisation, sensitivity (all
-    background and per particle), IRFs and their GADF HDUs, benchmarks.
+    The same calls the two rules (``optimize``, ``performance``) make, in the same number:
+    event preparation (FoV offsets, theta from the true direction, simulated power law,
+    event weights, point-source weights per offset bin for the diffuse gammas), the
+    per-energy initial cut, cut optimisation, sensitivity (on axis, all background and per
+    particle; per offset bin), the effective-area variants, IRFs and their GADF HDUs
+    (full enclosure and point-like), benchmarks (true and reco energy, per offset bin).
 
     Parameters
     ----------
     events : dict
-        Particle -> QTable (the stage's prepared events: their columns are the inputs).
+        Sample -> QTable (the stage's prepared events: their columns are the inputs).
     infos : dict
-        Particle -> SimulatedEventsInfo.
+        Sample -> SimulatedEventsInfo.
     cfg : dict
         Validated performance config.
     """
@@ -161,104 +165,127 @@ def pyirf_floor(events, infos, cfg):
         create_psf_table_hdu,
         create_rad_max_hdu,
     )
-    from pyirf.irf import background_2d, effective_area_per_energy, energy_dispersion, psf_table
+    from pyirf.irf import background_2d, energy_dispersion, psf_table
     from pyirf.sensitivity import calculate_sensitivity, estimate_background
     from pyirf.spectral import PowerLaw, calculate_event_weights
     from pyirf.utils import calculate_source_fov_offset, calculate_theta
 
-    from showerflow.performance import gh_cut_efficiencies, make_bins, resolve_spectrum
-
-    obs_time = cfg["observation_time"] * u.h
-    for particle, ev in events.items():
-        info = infos[particle]
-        sim = PowerLaw.from_simulation(info, obstime=obs_time)
-        target = resolve_spectrum(cfg["spectra"][particle])
-        if (info.viewcone_max - info.viewcone_min).to_value(u.deg) > 0:
-            sim = sim.integrate_cone(info.viewcone_min, info.viewcone_max)
-            target = sim  # the cone integral of the target costs as much as this one
-        calculate_event_weights(ev["true_energy"], target, sim)
-        calculate_theta(ev, assumed_source_az=ev["pointing_az"],
-                        assumed_source_alt=ev["pointing_alt"])  # fmt: skip
-        for prefix in ("true", "reco"):
-            calculate_source_fov_offset(ev, prefix=prefix)
-    kept = [c for c in events["gamma"].colnames if c != "particle_type"]
-    gammas = events["gamma"][kept]
-    background = vstack([events[p] for p in events if p != "gamma"], metadata_conflicts="silent")
-    kinds = np.asarray(background["particle_type"])
-    background = background[kept]
+    from showerflow.performance import (
+        gh_cut_efficiencies,
+        make_bins,
+        regular_edges,
+        resolve_spectrum,
+    )
 
     bins = make_bins(cfg)
-    reco, true, fov = bins["reco_energy"], bins["true_energy"], bins["fov_offset"]
+    reco, fov = bins["reco_energy"], bins["fov_offset"]
+    true_r, reco_r = regular_edges(bins["true_energy"]), regular_edges(bins["reco_energy"])
+    obs_time = cfg["observation_time"] * u.h
+    for sample, ev in events.items():
+        for _ in range(2):  # the optimize and the performance rules each prepare the events
+            info = infos[sample]
+            sim = PowerLaw.from_simulation(info, obstime=obs_time)
+            target = resolve_spectrum(cfg["spectra"][ev.meta["particle"]])
+            for prefix in ("true", "reco"):
+                calculate_source_fov_offset(ev, prefix=prefix)
+            if sample == "gamma_diffuse":
+                off = ev["true_source_fov_offset"]
+                for lo, hi in zip(fov[:-1], fov[1:], strict=True):
+                    sel = (off >= lo) & (off < hi)
+                    calculate_event_weights(ev["true_energy"][sel], target,
+                                            sim.integrate_cone(lo, hi))  # fmt: skip
+            else:
+                if (info.viewcone_max - info.viewcone_min).to_value(u.deg) > 0:
+                    sim = sim.integrate_cone(info.viewcone_min, info.viewcone_max)
+                    target = sim  # the cone integral of the target costs as much as this one
+                calculate_event_weights(ev["true_energy"], target, sim)
+            calculate_theta(ev, assumed_source_az=ev["true_az"], assumed_source_alt=ev["true_alt"])
+    kept = [c for c in events["gamma"].colnames if c != "particle_type"]
+    gammas, diffuse = events["gamma"][kept], events["gamma_diffuse"][kept]
+    background = vstack([events[p] for p in ("proton", "electron")], metadata_conflicts="silent")
+    kinds = np.asarray(background["particle_type"])
+    background = background[kept]
     c = cfg["cuts"]
     ring = {"fov_offset_min": cfg["fov_offset_min"] * u.deg}
     ring["fov_offset_max"] = cfg["fov_offset_max"] * u.deg
 
-    def theta_cut(mask):
+    def cut(values, energy, **kw):
         return calculate_percentile_cut(
-            gammas["theta"][mask],
-            gammas["reco_energy"][mask],
-            bins=reco,
-            percentile=c["theta_containment"],
-            min_value=c["theta_min"] * u.deg,
-            max_value=c["theta_max"] * u.deg,
-            fill_value=c["theta_max"] * u.deg,
-            min_events=c["min_events_per_bin"],
+            values, energy, bins=reco, min_events=c["min_events_per_bin"], **kw
         )
 
-    g0 = np.quantile(gammas["gh_score"], 1 - c["initial_gh_cut_efficiency"])
-    theta0 = theta_cut(gammas["gh_score"] >= g0)
+    def theta_cut(ev, mask):
+        return cut(ev["theta"][mask], ev["reco_energy"][mask], percentile=c["theta_containment"],
+                   min_value=c["theta_min"] * u.deg, max_value=c["theta_max"] * u.deg,
+                   fill_value=c["theta_max"] * u.deg)  # fmt: skip
+
+    def select(ev, table, key, op):
+        return evaluate_binned_cut(ev[key], ev["reco_energy"], table, op)
+
+    eff = c["initial_gh_cut_efficiency"]
+    g0 = cut(gammas["gh_score"], gammas["reco_energy"], percentile=100 * (1 - eff),
+             fill_value=np.quantile(gammas["gh_score"], 1 - eff))  # fmt: skip
+    theta0 = theta_cut(gammas, select(gammas, g0, "gh_score", operator.ge))
     _, gh_cuts = optimize_gh_cut(
-        gammas,
-        background,
-        reco_energy_bins=reco,
-        gh_cut_efficiencies=gh_cut_efficiencies(cfg),
-        theta_cuts=theta0,
-        op=operator.ge,
-        alpha=cfg["alpha"],
-        progress=False,
-        **ring,
+        gammas, background, reco_energy_bins=reco, gh_cut_efficiencies=gh_cut_efficiencies(cfg),
+        theta_cuts=theta0, op=operator.ge, alpha=cfg["alpha"], progress=False, **ring,
         **cfg["sensitivity"],
-    )
-    gh = evaluate_binned_cut(gammas["gh_score"], gammas["reco_energy"], gh_cuts, operator.ge)
-    theta_cuts = theta_cut(gh)
-    th = evaluate_binned_cut(gammas["theta"], gammas["reco_energy"], theta_cuts, operator.le)
-    bgh = evaluate_binned_cut(
-        background["gh_score"], background["reco_energy"], gh_cuts, operator.ge
-    )
-    signal = create_histogram_table(gammas[gh & th], reco, "reco_energy")
+    )  # fmt: skip
+    theta_cuts = theta_cut(gammas, select(gammas, gh_cuts, "gh_score", operator.ge))
+    bgh = select(background, gh_cuts, "gh_score", operator.ge)
 
-    def bg_hist(sel):
-        return estimate_background(
-            background[sel], reco_energy_bins=reco, theta_cuts=theta_cuts, alpha=cfg["alpha"],
-            **ring,
-        )  # fmt: skip
+    def sensitivity(ev, lo, hi, runs):
+        sig = select(ev, gh_cuts, "gh_score", operator.ge) & select(
+            ev, theta_cuts, "theta", operator.le
+        )
+        hist = create_histogram_table(ev[sig], reco, "reco_energy")
+        for sel in runs:
+            bg = estimate_background(background[sel], reco_energy_bins=reco, theta_cuts=theta_cuts,
+                                     alpha=cfg["alpha"], fov_offset_min=lo, fov_offset_max=hi)  # fmt: skip
+            calculate_sensitivity(hist, bg, alpha=cfg["alpha"], **cfg["sensitivity"])
 
-    calculate_sensitivity(signal, bg_hist(bgh), alpha=cfg["alpha"], **cfg["sensitivity"])
-    for particle in np.unique(kinds):
-        bg_hist(bgh & (kinds == particle))
-    n_fov = len(fov) - 1
-    for mask in (gh & th, np.ones(len(gammas), bool), gh, th):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            aeff = effective_area_per_energy(gammas[mask], infos["gamma"], true_energy_bins=true)
-        create_aeff2d_hdu(np.repeat(aeff[:, np.newaxis], n_fov, axis=1), true, fov)
-        edisp = energy_dispersion(gammas[mask], true_energy_bins=true, fov_offset_bins=fov,
+    per_particle = [bgh & (kinds == p) for p in np.unique(kinds)]
+    for _ in range(2):  # the optimisation's final sensitivity, then the performance rule's
+        sensitivity(gammas, ring["fov_offset_min"], ring["fov_offset_max"], [bgh, *per_particle])
+    off = diffuse["true_source_fov_offset"]
+    for lo, hi in zip(fov[:-1], fov[1:], strict=True):
+        sensitivity(diffuse[(off >= lo) & (off < hi)], lo, hi, [bgh, *per_particle])
+    dgh = select(diffuse, gh_cuts, "gh_score", operator.ge)
+    dth = select(diffuse, theta_cuts, "theta", operator.le)
+    info = infos["gamma_diffuse"]
+    info.calculate_n_showers_per_energy_and_fov(true_r, fov)
+    for mask in (dgh & dth, np.ones(len(diffuse), bool), dgh, dth):
+        np.histogram2d(
+            diffuse["true_energy"][mask].value, off[mask].value, [true_r.value, fov.value]
+        )
+    aeff = np.ones((len(true_r) - 1, len(fov) - 1)) * u.m**2
+    for mask, point_like in ((dgh, False), (dgh & dth, True)):
+        create_aeff2d_hdu(aeff, true_r, fov, point_like=point_like)
+        edisp = energy_dispersion(diffuse[mask], true_energy_bins=true_r, fov_offset_bins=fov,
                                   migration_bins=bins["migration"])  # fmt: skip
-        create_energy_dispersion_hdu(edisp, true_energy_bins=true,
-                                     migration_bins=bins["migration"], fov_offset_bins=fov)  # fmt: skip
+        create_energy_dispersion_hdu(edisp, true_energy_bins=true_r, fov_offset_bins=fov,
+                                     migration_bins=bins["migration"], point_like=point_like)  # fmt: skip
     t_obs = cfg["observation_time"] * u.h
     bg_fov = bins["background_fov_offset"]
-    rate = background_2d(background[bgh], reco, fov_offset_bins=bg_fov, t_obs=t_obs)
-    create_background_2d_hdu(rate, reco, bg_fov)
-    ring_bins = [cfg["fov_offset_min"], cfg["fov_offset_max"]] * u.deg
-    background_2d(background[bgh], reco, ring_bins, t_obs=t_obs)
-    psf = psf_table(gammas[gh], true, source_offset_bins=bins["source_offset"],
-                    fov_offset_bins=fov)  # fmt: skip
-    create_psf_table_hdu(psf, true, bins["source_offset"], fov)
-    theta_bins = np.append(theta_cuts["low"], theta_cuts["high"][-1])
-    create_rad_max_hdu(np.repeat(theta_cuts["cut"][:, np.newaxis], n_fov, axis=1), theta_bins,
-                       fov)  # fmt: skip
-    angular_resolution(gammas[gh], true, energy_type="true")
-    energy_bias_resolution(gammas[gh & th], true, energy_type="true")
+    for _ in range(2):
+        create_background_2d_hdu(
+            background_2d(background[bgh], reco_r, bg_fov, t_obs), reco_r, bg_fov
+        )
+    background_2d(background[bgh], reco_r, [cfg["fov_offset_min"], cfg["fov_offset_max"]] * u.deg,
+                  t_obs=t_obs)  # fmt: skip
+    psf = psf_table(
+        diffuse[dgh], true_r, source_offset_bins=bins["source_offset"], fov_offset_bins=fov
+    )
+    create_psf_table_hdu(psf, true_r, bins["source_offset"], fov)
+    rad_max = np.ones((len(reco_r) - 1, len(fov) - 1)) * u.deg
+    create_rad_max_hdu(rad_max, reco_r, fov)
+    for lo, hi in zip(fov[:-1], fov[1:], strict=True):
+        sel = (off >= lo) & (off < hi)
+        for energy_type in ("true", "reco"):
+            energy_bins = bins[f"{energy_type}_energy"]
+            angular_resolution(diffuse[sel & dgh], energy_bins, energy_type=energy_type,
+                               quantile=[0.25, 0.5, 0.6827, 0.95])  # fmt: skip
+            energy_bias_resolution(diffuse[sel & dgh & dth], energy_bins, energy_type=energy_type)
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -266,9 +293,7 @@ def pyirf_floor(events, infos, cfg):
 
 def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
     """Rows (stage, events, stage cpu, stage wall, floor cpu, floor parts)."""
-    import astropy.units as u
 
-    from showerflow import performance as perf
     from showerflow import stages
     from showerflow.contracts import EVENT_COLUMNS, IMAGE_COLUMNS
     from showerflow.models import load_model
@@ -292,8 +317,8 @@ def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
                                                       "predict": p_cpu}))  # fmt: skip
 
     # DL2 of every performance file
-    perf_files = {k: prod[k][2:] if k != "electron" else prod[k] for k in
-                  ("gamma", "proton", "electron")}  # fmt: skip
+    samples = ("gamma", "gamma_diffuse", "proton", "electron")
+    perf_files = {k: prod[k][2:] if k != "electron" else prod[k] for k in samples}
     batch = [f for files in perf_files.values() for f in files]
     n = sum(uproot.open(f)["events"].num_entries for f in batch)
     s_cpu, s_wall = timed(
@@ -309,38 +334,79 @@ def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
     )
     rows.append(("DL2", n, s_cpu, s_wall, {"read": r_cpu, "write": w_cpu, "predict": p_cpu}))
 
-    # performance: end to end on the per-file DL2 outputs vs pyirf on tables in memory
     outputs = {}
     for rec in json.loads((tmp / "dl2.json").read_text())["outputs"]:
         kind = next(k for k, files in perf_files.items() if rec["file"] in files)
         outputs.setdefault(kind, []).append(rec["output"])
+    rows += bench_performance(tmp, outputs, repeat)
+    return rows
+
+
+#: The performance stage before the FoV-offset IRFs (point-like IRFs of the on-axis gammas
+#: only, one module): the baseline of the 1.5x target, loaded from git and run in the same
+#: process on the same DL2.
+BASELINE_COMMIT = "11f9bb2"
+
+
+def baseline_performance_module():
+    """``showerflow/performance.py`` of :data:`BASELINE_COMMIT`, as a module."""
+    import types
+
+    src = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{BASELINE_COMMIT}:src/showerflow/performance.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("showerflow._performance_baseline")
+    module.__package__ = "showerflow"
+    module.__file__ = str(REPO / "src" / "showerflow" / "performance.py")
+    exec(compile(src, f"performance.py@{BASELINE_COMMIT}", "exec"), module.__dict__)
+    return module
+
+
+def bench_performance(tmp, outputs, repeat):
+    """Rows of the performance stage: today's vs the baseline's, and vs pyirf's calls."""
+
+    from showerflow import performance as perf
+
     cfg = perf.load_performance_config(REPO / "config" / "performance.yaml")
+    n_of = {
+        k: sum(len(pd.read_parquet(p, columns=["obs_id"])) for p in v) for k, v in outputs.items()
+    }
+    on_axis = {k: v for k, v in outputs.items() if k != "gamma_diffuse"}
 
-    def stage():
-        result = perf.run_performance(outputs, cfg)
-        perf.write_outputs(
-            result,
-            irf=tmp / "irf.fits.gz",
-            sensitivity=tmp / "s.ecsv",
-            angular_resolution=tmp / "a.ecsv",
-            energy_bias_resolution=tmp / "b.ecsv",
-        )
+    def stage():  # the two rules, each reading the DL2 (as the workflow runs them)
+        cuts, _ = perf.run_optimize(outputs, cfg)
+        perf.write_cuts(cuts, tmp / "cuts.fits")
+        cuts = perf.read_cuts(tmp / "cuts.fits")
+        result = perf.run_performance(outputs, cfg, cuts=cuts, cuts_path=tmp / "cuts.fits")
+        perf.write_outputs(result, tmp / "perf")
 
+    old = baseline_performance_module()
+    old_cfg = {"binning": {"fov_offset": [0.0, 1.0]}}  # the baseline's own defaults
+
+    def baseline():
+        result = old.run_performance(on_axis, old_cfg)
+        old.write_outputs(result, tmp / "perf_baseline")
+
+    b_cpu, b_wall = timed(baseline, repeat)
     s_cpu, s_wall = timed(stage, repeat)
     cfg = perf.validate_performance_config(cfg)
-    events, infos = {}, {}
-    obs_time = cfg["observation_time"] * u.h
-    for particle, paths in outputs.items():
-        df, records, label = perf.read_dl2(paths, particle)
-        df = perf.apply_quality_cuts(df, cfg["quality_cuts"])
-        infos[particle] = perf.simulation_info(records, label)
-        events[particle] = perf.prepare_events(
-            df, records, cfg["spectra"][particle], obs_time, label
-        )
-    n = sum(len(pd.read_parquet(p, columns=["obs_id"])) for ps in outputs.values() for p in ps)
-    f_cpu, _ = timed(lambda: pyirf_floor(events, infos, cfg), repeat)
-    rows.append(("performance", n, s_cpu, s_wall, {"pyirf": f_cpu}))
-    return rows
+    samples = perf.load_samples(outputs, cfg)
+    f_cpu, _ = timed(lambda: pyirf_floor(samples["events"], samples["infos"], cfg), repeat)
+    n = sum(n_of.values())
+    return [
+        ("performance", n, s_cpu, s_wall, {"pyirf": f_cpu}),
+        (
+            "perf. baseline",
+            sum(n_of[k] for k in on_axis),
+            b_cpu,
+            b_wall,
+            {"baseline": b_cpu},
+            s_cpu,
+        ),  # fmt: skip
+    ]
 
 
 # ----------------------------------------------------------------------------- memory
@@ -510,9 +576,17 @@ def bench_throughput(args):
         print("\n== throughput: events/s/core (events per CPU second) vs floor ==")
         print(f"{'stage':<14} {'events':>8} {'ev/s/core':>10} {'floor':>10} {'ratio':>6}  "
               "target   stage cpu/wall s   floor cpu s")  # fmt: skip
-        for name, n, s_cpu, s_wall, parts in bench_stage_throughput(
+        for name, n, s_cpu, s_wall, parts, *stage_cpu in bench_stage_throughput(
             tmp, prod, e_path, c_path, args.repeat
         ):
+            if stage_cpu:  # the baseline row: the stage's CPU over the baseline's
+                ratio = stage_cpu[0] / s_cpu
+                print(
+                    f"{name:<14} {n:8d} {n / s_cpu:10.0f} {'':>10} {ratio:6.2f}  <= 1.5 "
+                    f"{'ok' if ratio <= 1.5 else 'MISSED'}  {s_cpu:6.2f} / {s_wall:5.2f}   "
+                    f"(point-like only, {BASELINE_COMMIT}; ratio = performance / this)"
+                )
+                continue
             f_cpu = sum(parts.values())
             ratio = s_cpu / f_cpu
             worst = max(worst, ratio)

@@ -13,7 +13,13 @@ import numpy as np
 from .catalog import ROLES
 from .config import ConfigError
 
-__all__ = ["check_config", "folder_digest", "datasets_with_role", "performance_dataset"]
+__all__ = [
+    "check_config",
+    "folder_digest",
+    "datasets_with_role",
+    "performance_dataset",
+    "performance_dl2",
+]
 
 
 def check_config(config):
@@ -49,8 +55,8 @@ def check_config(config):
                     f"config: key 'datasets.{name}.folders': the simulated kind '{kind}' "
                     f"is written to '{folder}', which is not among {spec['folders']}"
                 )
-    for particle in ("gamma", "proton", "electron"):
-        ds = config["performance"][particle]
+    for particle in ("gamma", "gamma_diffuse", "proton", "electron"):
+        ds = config["performance"].get(particle)
         if ds is None:
             continue  # no such sample: the performance stage refuses to run (performance_dl2)
         if ds not in datasets:
@@ -63,6 +69,12 @@ def check_config(config):
                 f"config: key 'datasets.{ds}.roles.performance' is 0 but the dataset is "
                 f"the performance stage's {particle} sample"
             )
+    cuts = config["performance"].get("cuts")
+    if cuts is not None and not os.path.isfile(cuts):
+        raise ConfigError(
+            f"config: key 'performance.cuts': no file '{cuts}'; expected a cuts file (FITS, "
+            "as `showerflow optimize` writes), or null to optimise the cuts in this run"
+        )
     for role in ("energy", "classification"):
         if not datasets_with_role(config, role):
             raise ConfigError(f"config: no dataset has a non-zero '{role}' role fraction")
@@ -85,6 +97,28 @@ def performance_dataset(config, particle):
             "instead (e.g. results/dl2/<dataset>.parquet, results/models/classifier.joblib)"
         )
     return ds
+
+
+def performance_dl2(config, results, samples):
+    """Input function of the performance rules: the merged DL2 of each sample, by name.
+
+    Parameters
+    ----------
+    config : dict
+        Validated analysis config.
+    results : str
+        The results folder.
+    samples : list of str
+        ``gamma``, ``gamma_diffuse``, ``proton``, ``electron``.
+
+    Returns
+    -------
+    callable
+        ``wildcards -> {sample: path}`` (for ``unpack``).
+    """
+    return lambda wildcards: {
+        s: f"{results}/dl2/{performance_dataset(config, s)}.parquet" for s in samples
+    }
 
 
 def datasets_with_role(config, role):

@@ -361,7 +361,11 @@ def check_cuts(cuts, path, *, array, zenith, multiplicity_min, energy_range, off
     showerflow.contracts.ContractError
         Naming the file, the keyword or bins and what was expected.
     """
-    meta = cuts.meta
+    _check_header(cuts.meta, path, array, zenith, multiplicity_min, zenith_tolerance)
+    _check_validity(cuts.validity, path, energy_range, offset_edges, reco_bins)
+
+
+def _check_header(meta, path, array, zenith, multiplicity_min, zenith_tolerance):
     if meta["ARRAY"] != array:
         raise ContractError(
             path,
@@ -383,7 +387,9 @@ def check_cuts(cuts, path, *, array, zenith, multiplicity_min, energy_range, off
             f"(header MULTMIN) but this run cuts at >= {multiplicity_min} "
             "(quality_cuts.multiplicity_min): expected the same quality cuts",
         )
-    v = cuts.validity
+
+
+def _check_validity(v, path, energy_range, offset_edges, reco_bins):
     v_lo = u.Quantity(v["fov_offset_low"], u.deg)
     v_hi = u.Quantity(v["fov_offset_high"], u.deg)
     for low, high in zip(offset_edges[:-1], offset_edges[1:], strict=True):

@@ -103,6 +103,25 @@ def simulation_info(records, path=""):
         disagree on a bookkeeping key (the message names the key, the values and the
         obs_ids holding each value).
     """
+    _check_records(records, path)
+    first = records[0]
+    n_showers = int(sum(int(r["n_showers"]) * int(r["shower_reuse"]) for r in records))
+    try:
+        return SimulatedEventsInfo(
+            n_showers=n_showers,
+            energy_min=float(first["energy_min"]) * u.TeV,
+            energy_max=float(first["energy_max"]) * u.TeV,
+            max_impact=float(first["max_scatter_range"]) * u.m,
+            spectral_index=float(first["spectral_index"]),
+            viewcone_min=float(first["viewcone_min"]) * u.deg,
+            viewcone_max=float(first["viewcone_max"]) * u.deg,
+        )
+    except ValueError as err:
+        raise ContractError(path, f"invalid simulation bookkeeping: {err}") from err
+
+
+def _check_records(records, path):
+    """The checks of :func:`simulation_info` (raises ContractError)."""
     if not records:
         raise ContractError(
             path,
@@ -151,21 +170,6 @@ def simulation_info(records, path=""):
     for key in ("zenith", "azimuth"):
         if len(_group_obs_ids(records, key)) > 1:
             log.warning("%s: runs have different pointing %s; IRFs will average them", path, key)
-
-    first = records[0]
-    n_showers = int(sum(int(r["n_showers"]) * int(r["shower_reuse"]) for r in records))
-    try:
-        return SimulatedEventsInfo(
-            n_showers=n_showers,
-            energy_min=float(first["energy_min"]) * u.TeV,
-            energy_max=float(first["energy_max"]) * u.TeV,
-            max_impact=float(first["max_scatter_range"]) * u.m,
-            spectral_index=float(first["spectral_index"]),
-            viewcone_min=float(first["viewcone_min"]) * u.deg,
-            viewcone_max=float(first["viewcone_max"]) * u.deg,
-        )
-    except ValueError as err:
-        raise ContractError(path, f"invalid simulation bookkeeping: {err}") from err
 
 
 def to_event_table(df, path=""):

@@ -17,7 +17,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 
-from ..tables import atomic_path
+from ..provenance import record
+from ..tables import atomic_path, read_metadata
 from .cuts import write_cuts
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "write_fits",
     "write_ecsv",
     "write_outputs",
+    "provenance_record",
+    "stamp_config_digest",
     "gadf_effective_area_table",
     "gadf_energy_dispersion_table",
 ]
@@ -135,6 +138,50 @@ def write_outputs(result, outdir=None, **paths):
             write_ecsv(result[name], path)
     log.info("wrote %s", ", ".join(str(p) for p in destinations.values()))
     return destinations
+
+
+def provenance_record(dl2_paths, cuts=None, cuts_path=None):
+    """What the performance products were made from: config, catalogs, DL2 and DL1, cuts.
+
+    Parameters
+    ----------
+    dl2_paths : dict
+        Sample -> merged DL2 path (their metadata carry the workflow's provenance).
+    cuts : showerflow.performance.cuts.Cuts, optional
+        The cuts applied (their header is recorded).
+    cuts_path : str, optional
+        The cuts file.
+
+    Returns
+    -------
+    dict
+        :func:`showerflow.provenance.record` plus ``dl1_files`` (sample -> DL1 files) and
+        ``cuts`` (``file`` and its header keywords).
+    """
+    metas = {k: read_metadata(v) for k, v in dl2_paths.items()}
+    parents = {k: m.get("provenance", {}) for k, m in metas.items()}
+    prov = record(
+        config=next(iter(parents.values())).get("config"),
+        catalogs={k: c for p in parents.values() for k, c in p.get("catalogs", {}).items()},
+        inputs=[str(v) for v in dl2_paths.values()],
+    )
+    prov["dl1_files"] = {k: m.get("inputs", []) for k, m in metas.items()}
+    if cuts is not None:
+        prov["cuts"] = {"file": str(cuts_path), **cuts.meta}
+    return prov
+
+
+def stamp_config_digest(hdulists, prov):
+    """Put the workflow config digest (``SFCONFIG``) into each IRF file's primary header.
+
+    Parameters
+    ----------
+    hdulists : iterable of astropy.io.fits.HDUList
+    prov : dict
+        :func:`provenance_record`.
+    """
+    for hdul in hdulists:
+        hdul[0].header["SFCONFIG"] = (prov["config_digest"][:16], "showerflow config digest")
 
 
 def _axis(table, lo, hi, unit):

@@ -84,7 +84,8 @@ def add_flux_sensitivity(sensitivity, spectrum):
     return sensitivity
 
 
-def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg, ring=None):
+def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg, ring=None,
+                         per_particle=True, selected=None):  # fmt: skip
     """Point-source sensitivity of weighted events for given gammaness and theta cuts.
 
     Parameters
@@ -99,6 +100,11 @@ def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg, ring=None
     ring : astropy.units.Quantity, optional
         ``[min, max]`` FoV offset of the background ring; default ``fov_offset_min`` /
         ``fov_offset_max`` of the config.
+    per_particle : bool, optional
+        Add the background counts of each particle.
+    selected : astropy.table.QTable, optional
+        ``background`` after ``gh_cuts`` (``background[gh_mask(background, gh_cuts)]``),
+        if already made.
 
     Returns
     -------
@@ -116,7 +122,8 @@ def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg, ring=None
         gammas[gh_mask(gammas, gh_cuts) & theta_mask(gammas, theta_cuts)]
     )
     signal_hist = create_histogram_table(signal, reco_bins, "reco_energy")
-    selected = background[gh_mask(background, gh_cuts)]
+    if selected is None:
+        selected = background[gh_mask(background, gh_cuts)]
 
     def background_hist(events):
         return estimate_background(
@@ -133,7 +140,7 @@ def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg, ring=None
     )
     sensitivity["n_signal_mc"] = signal_hist["n"]  # simulated gammas left after the cuts
     # per-particle background counts, the same columns whatever survives the cuts
-    if "particle_type" in selected.colnames:
+    if per_particle and "particle_type" in selected.colnames:
         kinds = np.asarray(selected["particle_type"])
         for particle in np.unique(np.asarray(background["particle_type"])).tolist():
             hist = background_hist(selected[kinds == particle])
@@ -166,18 +173,20 @@ def sensitivity_per_offset(gammas, background, cuts, cfg, edges):
     Returns
     -------
     astropy.table.QTable
-        :func:`sensitivity_for_cuts` columns, one block of reco-energy rows per offset
-        bin, with ``fov_offset_low`` and ``fov_offset_high`` [deg] first.
+        :func:`sensitivity_for_cuts` columns (without the per-particle counts), one
+        block of reco-energy rows per offset bin, with ``fov_offset_low`` and
+        ``fov_offset_high`` [deg] first.
     """
     index = offset_bin_index(gammas["true_source_fov_offset"], edges)
+    selected = None if cuts.per_offset else background[gh_mask(background, cuts.gh)]
     blocks = []
     for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         gh, theta = cuts.gh, cuts.theta
         if cuts.per_offset:
             gh, theta = cuts_in_offset_bin(gh, i), cuts_in_offset_bin(theta, i)
-        table = sensitivity_for_cuts(
-            gammas[index == i], background, gh, theta, cfg, ring=u.Quantity([low, high])
-        )
+        ring = u.Quantity([low, high])
+        table = sensitivity_for_cuts(gammas[index == i], background, gh, theta, cfg, ring,
+                                     per_particle=False, selected=selected)  # fmt: skip
         too_few = np.asarray(table["n_signal_mc"]) < cfg["cuts"]["min_events_per_bin"]
         for col in ("relative_sensitivity", "flux_sensitivity", "energy_flux_sensitivity"):
             table[col][too_few] = np.nan

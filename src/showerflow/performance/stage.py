@@ -13,7 +13,7 @@ import logging
 
 import astropy.units as u
 import numpy as np
-from astropy.table import vstack
+from astropy.table import QTable, vstack
 
 from ..contracts import PARTICLES, ContractError
 from .benchmarks import benchmark_tables
@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 
 #: The DL2 samples the stage knows: sample -> particle.
 SAMPLES = {"gamma": "gamma", "gamma_diffuse": "gamma", "proton": "proton", "electron": "electron"}
+
+#: The event columns the cuts, IRFs, sensitivity and benchmarks use (the others are
+#: dropped after the preparation: every selection copies fewer columns).
+USED_COLUMNS = ("true_energy", "reco_energy", "gh_score", "theta", "true_source_fov_offset",
+                "reco_source_fov_offset", "weight", "particle_type")  # fmt: skip
+
+
+def _narrow(events):
+    return QTable([events[c] for c in USED_COLUMNS], copy=False, meta=events.meta)
 
 
 def _check_samples(dl2_paths):
@@ -74,7 +83,7 @@ def load_samples(dl2_paths, cfg):
             kind=kinds.get(sample),
             sample=sample,
         )
-        events[sample], infos[sample], labels[sample] = ev, info, label
+        events[sample], infos[sample], labels[sample] = _narrow(ev), info, label
     if "gamma_diffuse" in events:
         dz = abs(events["gamma_diffuse"].meta["zenith"] - events["gamma"].meta["zenith"])
         if dz > cfg["cuts"]["zenith_tolerance"]:
@@ -108,6 +117,8 @@ def run_optimize(dl2_paths, cfg, samples=None):
         The cuts and the sensitivity of the optimisation.
     """
     cfg = validate_performance_config(cfg)
+    if not cfg["cuts"]["per_offset"]:  # one set for the FoV: the on-axis gammas only
+        dl2_paths = {k: v for k, v in dl2_paths.items() if k != "gamma_diffuse"}
     samples = samples or load_samples(dl2_paths, cfg)
     events = samples["events"]
     return make_cuts(events["gamma"], samples["background"], cfg, events.get("gamma_diffuse"))
