@@ -32,8 +32,12 @@ def _dl2(workdir, dataset):
 
 
 def _irf(workdir):
-    with fits.open(workdir / "results" / "irf" / "irf.fits.gz") as hdul:
-        return {h.name: h.data.copy() for h in hdul[1:]}
+    """Every data HDU of the IRF files and the cuts file, by file and HDU name."""
+    out = {}
+    for name in ("full_enclosure.fits.gz", "point_like.fits.gz", "cuts.fits"):
+        with fits.open(workdir / "results" / "irf" / name) as hdul:
+            out.update({f"{name}:{h.name}": h.data.copy() for h in hdul[1:]})
+    return out
 
 
 def _same_irfs(a, b):
@@ -79,9 +83,8 @@ def test_deleted_and_corrupt_outputs_rerun_only_those(e2e_run, copy):
 
     run = snakemake(copy)
     jobs = Counter(executed_jobs(run))
-    assert jobs == Counter({"dl2": 1, "merge_dl2": 1, "performance": 1, "plot_performance": 1}), (
-        jobs
-    )
+    expected = {"dl2": 1, "merge_dl2": 1, "optimize": 1, "performance": 1, "plot_performance": 1}
+    assert jobs == Counter(expected), jobs
     a, _ = _dl2(e2e_run, "proton")
     b, _ = _dl2(copy, "proton")
     pd.testing.assert_frame_equal(a, b, check_exact=True)
@@ -167,10 +170,12 @@ def test_provenance_of_final_products(e2e_run):
     assert sorted(meta["inputs"]) == sorted(catalog["roles"]["performance"])
     perf = json.loads((res / "performance" / "provenance.json").read_text())
     assert perf["config_digest"] == prov["config_digest"]
-    assert set(perf["catalogs"]) == {"gamma", "proton", "electron"}
+    assert set(perf["catalogs"]) == {"gamma", "gamma_diffuse", "proton", "electron"}
     assert sorted(perf["dl1_files"]["gamma"]) == sorted(meta["inputs"])
-    with fits.open(res / "irf" / "irf.fits.gz") as hdul:
-        assert hdul[0].header["SFCONFIG"] == prov["config_digest"][:16]
+    assert perf["cuts"]["file"].endswith("irf/cuts.fits") and perf["cuts"]["ZENITH"] == 20.0
+    for name in ("full_enclosure.fits.gz", "point_like.fits.gz"):
+        with fits.open(res / "irf" / name) as hdul:
+            assert hdul[0].header["SFCONFIG"] == prov["config_digest"][:16]
     from showerflow.models import load_model
 
     model = load_model(res / "models" / "classifier.joblib")
