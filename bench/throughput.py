@@ -14,11 +14,15 @@ on a few of its files; then, on the other files:
   columns + pyarrow writing a Parquet table of the same rows;
 - DL2: the stage (``stages.run_dl2``) vs the same read and write + the estimators' own
   ``predict`` on the same feature matrices (one thread, as the stage);
-- performance: the stage end to end (``performance.run_performance`` on the per-file DL2
-  outputs + ``write_outputs``) vs pyirf's calls alone (cut optimisation, IRFs,
-  sensitivity, benchmarks) on event tables already in memory.
+- performance: the stage end to end as its two rules run it (``run_optimize`` + the cuts
+  file, then ``run_performance`` with it + ``write_outputs``: full-enclosure and
+  point-like IRFs in 5 FoV-offset bins, from on-axis and diffuse gammas) vs pyirf's calls
+  alone (the same calls, on event tables already in memory);
+- perf. baseline: the point-like-only performance stage of commit ``BASELINE_COMMIT``
+  (before the FoV-offset IRFs; loaded from git) on the same on-axis gammas and
+  background: the new stage may cost at most 1.5 times as much (CPU).
 
-Target: every stage / floor ratio <= 1.3.
+Target: every stage / floor ratio <= 1.3; performance / baseline <= 1.5.
 
 ``memory`` — peak RSS (ru_maxrss) of one subprocess per measurement: DL2 of one file and
 of a file with 10x its events, streamed in chunks of ``--chunk-size`` events and read
