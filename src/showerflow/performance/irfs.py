@@ -197,35 +197,30 @@ def background_rate_table(background, gh_cuts, cfg):
     return table_meta(table, cfg)
 
 
-def rad_max_matrix(theta_cuts, reco_bins, fov_bins):
-    """RAD_MAX (n_reco, n_offset) in the regular reco-energy bins from a theta cut table.
+def rad_max_matrix(theta_cuts, fov_bins):
+    """RAD_MAX (n_reco, n_offset) and its reco-energy edges: the theta cuts' regular bins.
 
     Parameters
     ----------
     theta_cuts : astropy.table.QTable
         One set for the field of view (repeated in every offset bin) or per offset bin.
-    reco_bins : astropy.units.Quantity
-        Regular reco-energy edges (a subset of the cut table's).
     fov_bins : astropy.units.Quantity
 
     Returns
     -------
-    astropy.units.Quantity
-        [deg]
+    (astropy.units.Quantity, astropy.units.Quantity)
+        RAD_MAX [deg] and the reco-energy edges of its rows (the cut table's own, without
+        the under/overflow bins).
     """
-    n_fov = len(fov_bins) - 1
-    columns = []
-    for i in range(n_fov):
-        table = (
-            cuts_in_offset_bin(theta_cuts, i)
-            if "fov_offset_low" in theta_cuts.colnames
-            else theta_cuts
-        )
-        rows = np.isin(
-            np.round(table["low"].to_value(u.TeV), 12), np.round(reco_bins[:-1].to_value(u.TeV), 12)
-        )
-        columns.append(u.Quantity(table["cut"][rows], u.deg))
-    return u.Quantity(np.stack(columns, axis=1))
+    columns, edges = [], None
+    for i in range(len(fov_bins) - 1):
+        table = theta_cuts
+        if "fov_offset_low" in theta_cuts.colnames:
+            table = cuts_in_offset_bin(theta_cuts, i)
+        regular = (table["low"] > 0 * u.TeV) & np.isfinite(table["high"])
+        columns.append(u.Quantity(table["cut"][regular], u.deg))
+        edges = np.append(table["low"][regular], table["high"][regular][-1])
+    return u.Quantity(np.stack(columns, axis=1)), u.Quantity(edges)
 
 
 def _primary(cfg, kind, cuts_label, extra=None):
@@ -352,9 +347,8 @@ def point_like_irfs(gammas, background, cuts, aeff, cfg, fov_bins, energy_range,
         PRIMARY, EFFECTIVE_AREA, ENERGY_DISPERSION, RAD_MAX, BACKGROUND, GH_CUTS,
         THETA_CUTS.
     """
-    bins = make_bins(cfg)
-    true_bins = regular_edges(bins["true_energy"])
-    reco_bins = regular_edges(bins["reco_energy"])
+    true_bins = regular_edges(make_bins(cfg)["true_energy"])
+    rad_max, rad_max_bins = rad_max_matrix(cuts.theta, fov_bins)
     cards = _cards(cfg, energy_range)
     mask = gh_mask(gammas, cuts.gh) & theta_mask(gammas, cuts.theta)
     n_fov = len(fov_bins) - 1
@@ -369,9 +363,7 @@ def point_like_irfs(gammas, background, cuts, aeff, cfg, fov_bins, energy_range,
             **cards,
         ),
         _edisp_hdu(gammas[mask], cfg, fov_bins, True, cards),
-        create_rad_max_hdu(
-            rad_max_matrix(cuts.theta, reco_bins, fov_bins), reco_bins, fov_bins, **cards
-        ),  # fmt: skip
+        create_rad_max_hdu(rad_max, rad_max_bins, fov_bins, **cards),
         _background_hdu(background, cuts, cfg, cards),
         _table_hdu(cuts.gh, "GH_CUTS"),
         _table_hdu(cuts.theta, "THETA_CUTS"),
