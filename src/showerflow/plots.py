@@ -296,7 +296,8 @@ def plot_sensitivity_offset(sensitivity_offset, on_axis=None, title=None):
     ----------
     sensitivity_offset : astropy.table.QTable
         :func:`showerflow.performance.sensitivity_per_offset` (NaN where statistics do
-        not allow).
+        not allow); bins with fewer than :data:`MIN_EVENTS` simulated background events
+        (``n_background_mc``) are circled: their background estimate rests on few events.
     on_axis : astropy.table.QTable, optional
         The on-axis sensitivity, drawn in black for comparison.
     title : str, optional
@@ -313,6 +314,10 @@ def plot_sensitivity_offset(sensitivity_offset, on_axis=None, title=None):
         rows["e2f"] = _energy_flux_sensitivity(rows) * ENERGY_FLUX_UNIT
         _plot_series(ax, rows, "e2f", ENERGY_FLUX_UNIT, label, color=color, linestyle="-",
                      positive=True)  # fmt: skip
+        if "n_background_mc" in rows.colnames:  # open: few simulated background events
+            few = QTable(rows[np.asarray(rows["n_background_mc"]) < MIN_EVENTS])
+            _plot_series(ax, few, "e2f", ENERGY_FLUX_UNIT, None, color=color, marker="o",
+                         markersize=8, mfc="white", zorder=0, positive=True)  # fmt: skip
     if on_axis is not None:
         rows = QTable(on_axis)
         rows["e2f"] = _energy_flux_sensitivity(rows) * ENERGY_FLUX_UNIT

@@ -113,7 +113,9 @@ def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg, ring=None
         background counts, ``flux_sensitivity`` [TeV⁻¹ cm⁻² s⁻¹] and
         ``energy_flux_sensitivity`` [erg cm⁻² s⁻¹]; ``n_signal_mc`` is the number of
         simulated gammas left after the cuts (pyirf's ``n_signal`` is the weighted
-        signal scaled to the sensitivity flux).
+        signal scaled to the sensitivity flux), ``n_background_mc`` that of simulated
+        background events in the ring after the gammaness cut (pyirf's ``n_background``
+        is scaled to the off regions).
     """
     if ring is None:
         ring = [cfg["fov_offset_min"], cfg["fov_offset_max"]] * u.deg
@@ -139,6 +141,12 @@ def sensitivity_for_cuts(gammas, background, gh_cuts, theta_cuts, cfg, ring=None
         signal_hist, background_hist(selected), alpha=cfg["alpha"], **cfg["sensitivity"]
     )
     sensitivity["n_signal_mc"] = signal_hist["n"]  # simulated gammas left after the cuts
+    # simulated background events in the ring after the gh cut: how far to trust the estimate
+    offset = selected["reco_source_fov_offset"]
+    in_ring = (offset >= ring[0]) & (offset < ring[1])
+    sensitivity["n_background_mc"] = np.histogram(
+        selected["reco_energy"][in_ring].to_value(u.TeV), reco_bins.to_value(u.TeV)
+    )[0]
     # per-particle background counts, the same columns whatever survives the cuts
     if per_particle and "particle_type" in selected.colnames:
         kinds = np.asarray(selected["particle_type"])
