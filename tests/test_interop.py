@@ -392,9 +392,11 @@ def test_gammapy_edisp_and_background_agree_with_showerflow(gammapy_irfs, own_ta
 
 @pytest.mark.e2e
 def test_toy_diffuse_effective_area_at_the_smallest_offset_is_the_on_axis_one(own_tables, e2e_run):
-    """The toy's acceptance is flat within ~1.5° of the centre: before the gamma/hadron cut
-    (trigger, reconstruction, quality cuts) the diffuse gammas of 0–1°, counted against the
-    showers thrown into that bin, give the on-axis gammas' effective area within statistics.
+    """Before the gamma/hadron cut (trigger, reconstruction, quality cuts) the diffuse gammas
+    within 0.5° of the centre, counted against the showers thrown into that cone, give the
+    on-axis gammas' effective area within statistics: the thrown solid angle per offset bin
+    is right. (0–0.5°: the toy's acceptance falls by ~2 % at 1°, which the demo
+    production's statistics resolve in the IRFs' 0–1° bin.)
     """
     from showerflow.performance import (
         default_performance_config,
@@ -404,17 +406,15 @@ def test_toy_diffuse_effective_area_at_the_smallest_offset_is_the_on_axis_one(ow
 
     results = Path(e2e_run) / "results" / "dl2"
     cfg = default_performance_config()
-    paths = {s: results / f"{s}.parquet" for s in ("gamma", "proton")}
+    paths = {s: results / f"{s}.parquet" for s in ("gamma", "gamma_diffuse", "proton")}
     samples = load_samples(paths, cfg)
-    cuts = own_tables["cuts"]
-    on_axis = effective_area_table(
-        samples["events"]["gamma"], cuts.gh, cuts.theta, samples["infos"]["gamma"], cfg
-    )
-    diffuse = own_tables["effective_area"]
-    diffuse = diffuse[diffuse["fov_offset_low"] == 0 * u.deg]
+    events, infos, cuts = samples["events"], samples["infos"], own_tables["cuts"]
+    on_axis = effective_area_table(events["gamma"], cuts.gh, cuts.theta, infos["gamma"], cfg)
+    diffuse = effective_area_table(events["gamma_diffuse"], cuts.gh, cuts.theta,
+                                   infos["gamma_diffuse"], cfg, [0, 0.5] * u.deg)  # fmt: skip
     n_d, n_a = diffuse["n_events_no_cuts"], on_axis["n_events_no_cuts"]
     ok = (n_d >= 10) & (n_a >= 10)
-    assert ok.sum() >= 15
+    assert ok.sum() >= 10
     a_d = diffuse["effective_area_no_cuts"][ok].to_value(u.m**2)
     a_a = on_axis["effective_area_no_cuts"][ok].to_value(u.m**2)
     pull = (a_d - a_a) / np.hypot(a_d / np.sqrt(n_d[ok]), a_a / np.sqrt(n_a[ok]))
