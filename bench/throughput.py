@@ -14,11 +14,15 @@ on a few of its files; then, on the other files:
   columns + pyarrow writing a Parquet table of the same rows;
 - DL2: the stage (``stages.run_dl2``) vs the same read and write + the estimators' own
   ``predict`` on the same feature matrices (one thread, as the stage);
-- performance: the stage end to end (``performance.run_performance`` on the per-file DL2
-  outputs + ``write_outputs``) vs pyirf's calls alone (cut optimisation, IRFs,
-  sensitivity, benchmarks) on event tables already in memory.
+- performance: the stage end to end as its two rules run it (``run_optimize`` + the cuts
+  file, then ``run_performance`` with it + ``write_outputs``: full-enclosure and
+  point-like IRFs in 5 FoV-offset bins, from on-axis and diffuse gammas) vs pyirf's calls
+  alone (the same calls, on event tables already in memory);
+- perf. baseline: the point-like-only performance stage of commit ``BASELINE_COMMIT``
+  (before the FoV-offset IRFs; loaded from git) on the same on-axis gammas and
+  background: the new stage may cost at most 1.5 times as much (CPU).
 
-Target: every stage / floor ratio <= 1.3.
+Target: every stage / floor ratio <= 1.3; performance / baseline <= 1.5.
 
 ``memory`` — peak RSS (ru_maxrss) of one subprocess per measurement: DL2 of one file and
 of a file with 10x its events, streamed in chunks of ``--chunk-size`` events and read
@@ -74,14 +78,15 @@ def demo_kinds():
 
 
 def make_production(folder, fraction):
-    """Simulate a fraction of the demo's runs (at least 4 gamma and proton runs, 2 of the
-    others: the first are for training): {kind: [paths]}."""
+    """Simulate a fraction of the demo's runs (at least 4 gamma and proton runs, 3 diffuse
+    gamma and 2 electron runs: the first two of each are for training): {kind: [paths]}."""
     from showerflow.simulate import simulate_production
 
     kinds, seed = demo_kinds()
     out = {}
     for kind, spec in kinds.items():
-        n = max(4 if kind in ("gamma", "proton") else 2, round(fraction * spec["n_runs"]))
+        least = {"gamma": 4, "proton": 4, "gamma_diffuse": 3}.get(kind, 2)
+        n = max(least, round(fraction * spec["n_runs"]))
         out[kind] = [
             str(p) for p in simulate_production(folder / kind, kind, n, spec["n_showers"], seed)
         ]
@@ -130,30 +135,115 @@ def predict_floor(model, images):
             est.predict(X) if model["kind"] == "energy" else est.predict_proba(X)
 
 
-def pyirf_floor(events, infos, cfg):
-    """pyirf's calls of the performance stage, on event tables already in memory.
+def _floor_prepare(events, infos, cfg):
+    """Event preparation as both rules do it: FoV offsets, theta, weights (twice)."""
+    import astropy.units as u
+    from pyirf.spectral import PowerLaw, calculate_event_weights
+    from pyirf.utils import calculate_source_fov_offset, calculate_theta
 
-    The same calls the stage makes, in the same number: event preparation (theta, FoV
-    offsets, simulated power law, event weights), cut optimisation, sensitivity (all
-    background and per particle), IRFs and their GADF HDUs, benchmarks.
+    from showerflow.performance import make_bins, resolve_spectrum
 
-    Parameters
-    ----------
-    events : dict
-        Particle -> QTable (the stage's prepared events: their columns are the inputs).
-    infos : dict
-        Particle -> SimulatedEventsInfo.
-    cfg : dict
-        Validated performance config.
-    """
+    fov = make_bins(cfg)["fov_offset"]
+    obs_time = cfg["observation_time"] * u.h
+    for sample, ev in events.items():
+        for _ in range(2):  # the optimize and the performance rules each prepare the events
+            info = infos[sample]
+            sim = PowerLaw.from_simulation(info, obstime=obs_time)
+            target = resolve_spectrum(cfg["spectra"][ev.meta["particle"]])
+            for prefix in ("true", "reco"):
+                calculate_source_fov_offset(ev, prefix=prefix)
+            if sample == "gamma_diffuse":  # a point source in each offset bin
+                off = ev["true_source_fov_offset"]
+                for lo, hi in zip(fov[:-1], fov[1:], strict=True):
+                    sel = (off >= lo) & (off < hi)
+                    sim_bin = sim.integrate_cone(lo, hi)
+                    calculate_event_weights(ev["true_energy"][sel], target, sim_bin)
+            else:
+                if (info.viewcone_max - info.viewcone_min).to_value(u.deg) > 0:
+                    sim = sim.integrate_cone(info.viewcone_min, info.viewcone_max)
+                    target = sim  # the cone integral of the target costs as much as this one
+                calculate_event_weights(ev["true_energy"], target, sim)
+            calculate_theta(ev, assumed_source_az=ev["true_az"], assumed_source_alt=ev["true_alt"])
+
+
+def _floor_cuts(gammas, background, cfg):
+    """The optimisation: per-energy initial cut, theta cuts, optimize_gh_cut, theta again."""
     import operator
 
     import astropy.units as u
-    from astropy.table import vstack
-    from pyirf.benchmarks import angular_resolution, energy_bias_resolution
-    from pyirf.binning import create_histogram_table
     from pyirf.cut_optimization import optimize_gh_cut
     from pyirf.cuts import calculate_percentile_cut, evaluate_binned_cut
+
+    from showerflow.performance import gh_cut_efficiencies, make_bins
+
+    reco, c = make_bins(cfg)["reco_energy"], cfg["cuts"]
+
+    def cut(values, energy, **kw):
+        return calculate_percentile_cut(
+            values, energy, bins=reco, min_events=c["min_events_per_bin"], **kw
+        )
+
+    def theta_cut(mask):
+        return cut(gammas["theta"][mask], gammas["reco_energy"][mask],
+                   percentile=c["theta_containment"], min_value=c["theta_min"] * u.deg,
+                   max_value=c["theta_max"] * u.deg, fill_value=c["theta_max"] * u.deg)  # fmt: skip
+
+    eff = c["initial_gh_cut_efficiency"]
+    g0 = cut(gammas["gh_score"], gammas["reco_energy"], percentile=100 * (1 - eff),
+             fill_value=np.quantile(gammas["gh_score"], 1 - eff))  # fmt: skip
+    g0_mask = evaluate_binned_cut(gammas["gh_score"], gammas["reco_energy"], g0, operator.ge)
+    _, gh_cuts = optimize_gh_cut(
+        gammas, background, reco_energy_bins=reco, gh_cut_efficiencies=gh_cut_efficiencies(cfg),
+        theta_cuts=theta_cut(g0_mask), op=operator.ge, alpha=cfg["alpha"], progress=False,
+        fov_offset_min=cfg["fov_offset_min"] * u.deg, fov_offset_max=cfg["fov_offset_max"] * u.deg,
+        **cfg["sensitivity"],
+    )  # fmt: skip
+    gh = evaluate_binned_cut(gammas["gh_score"], gammas["reco_energy"], gh_cuts, operator.ge)
+    return gh_cuts, theta_cut(gh)
+
+
+def _floor_sensitivities(gammas, diffuse, background, kinds, gh_cuts, theta_cuts, cfg):
+    """On-axis (all and per particle; by the optimisation and by the IRF rule) and per
+    offset bin."""
+    import operator
+
+    import astropy.units as u
+    from pyirf.binning import create_histogram_table
+    from pyirf.cuts import evaluate_binned_cut
+    from pyirf.sensitivity import calculate_sensitivity, estimate_background
+
+    from showerflow.performance import make_bins
+
+    bins = make_bins(cfg)
+    reco, fov = bins["reco_energy"], bins["fov_offset"]
+    bgh = evaluate_binned_cut(background["gh_score"], background["reco_energy"], gh_cuts,
+                              operator.ge)  # fmt: skip
+
+    def sensitivity(ev, lo, hi, runs):
+        sig = evaluate_binned_cut(ev["gh_score"], ev["reco_energy"], gh_cuts, operator.ge)
+        sig &= evaluate_binned_cut(ev["theta"], ev["reco_energy"], theta_cuts, operator.le)
+        hist = create_histogram_table(ev[sig], reco, "reco_energy")
+        for sel in runs:
+            bg = estimate_background(background[sel], reco_energy_bins=reco, theta_cuts=theta_cuts,
+                                     alpha=cfg["alpha"], fov_offset_min=lo, fov_offset_max=hi)  # fmt: skip
+            calculate_sensitivity(hist, bg, alpha=cfg["alpha"], **cfg["sensitivity"])
+
+    per_particle = [bgh & (kinds == p) for p in np.unique(kinds)]
+    ring = (cfg["fov_offset_min"] * u.deg, cfg["fov_offset_max"] * u.deg)
+    for _ in range(2):
+        sensitivity(gammas, *ring, [bgh, *per_particle])
+    off = diffuse["true_source_fov_offset"]
+    for lo, hi in zip(fov[:-1], fov[1:], strict=True):
+        sensitivity(diffuse[(off >= lo) & (off < hi)], lo, hi, [bgh])
+    return bgh
+
+
+def _floor_irfs(diffuse, background, bgh, info, gh_cuts, theta_cuts, cfg):
+    """Effective-area variants, EDISP (x2), PSF, BKG (x2 + the ring), RAD_MAX, the HDUs."""
+    import operator
+
+    import astropy.units as u
+    from pyirf.cuts import evaluate_binned_cut
     from pyirf.io import (
         create_aeff2d_hdu,
         create_background_2d_hdu,
@@ -161,104 +251,97 @@ def pyirf_floor(events, infos, cfg):
         create_psf_table_hdu,
         create_rad_max_hdu,
     )
-    from pyirf.irf import background_2d, effective_area_per_energy, energy_dispersion, psf_table
-    from pyirf.sensitivity import calculate_sensitivity, estimate_background
-    from pyirf.spectral import PowerLaw, calculate_event_weights
-    from pyirf.utils import calculate_source_fov_offset, calculate_theta
+    from pyirf.irf import background_2d, energy_dispersion, psf_table
 
-    from showerflow.performance import gh_cut_efficiencies, make_bins, resolve_spectrum
-
-    obs_time = cfg["observation_time"] * u.h
-    for particle, ev in events.items():
-        info = infos[particle]
-        sim = PowerLaw.from_simulation(info, obstime=obs_time)
-        target = resolve_spectrum(cfg["spectra"][particle])
-        if (info.viewcone_max - info.viewcone_min).to_value(u.deg) > 0:
-            sim = sim.integrate_cone(info.viewcone_min, info.viewcone_max)
-            target = sim  # the cone integral of the target costs as much as this one
-        calculate_event_weights(ev["true_energy"], target, sim)
-        calculate_theta(ev, assumed_source_az=ev["pointing_az"],
-                        assumed_source_alt=ev["pointing_alt"])  # fmt: skip
-        for prefix in ("true", "reco"):
-            calculate_source_fov_offset(ev, prefix=prefix)
-    kept = [c for c in events["gamma"].colnames if c != "particle_type"]
-    gammas = events["gamma"][kept]
-    background = vstack([events[p] for p in events if p != "gamma"], metadata_conflicts="silent")
-    kinds = np.asarray(background["particle_type"])
-    background = background[kept]
+    from showerflow.performance import make_bins, regular_edges
 
     bins = make_bins(cfg)
-    reco, true, fov = bins["reco_energy"], bins["true_energy"], bins["fov_offset"]
-    c = cfg["cuts"]
-    ring = {"fov_offset_min": cfg["fov_offset_min"] * u.deg}
-    ring["fov_offset_max"] = cfg["fov_offset_max"] * u.deg
-
-    def theta_cut(mask):
-        return calculate_percentile_cut(
-            gammas["theta"][mask],
-            gammas["reco_energy"][mask],
-            bins=reco,
-            percentile=c["theta_containment"],
-            min_value=c["theta_min"] * u.deg,
-            max_value=c["theta_max"] * u.deg,
-            fill_value=c["theta_max"] * u.deg,
-            min_events=c["min_events_per_bin"],
-        )
-
-    g0 = np.quantile(gammas["gh_score"], 1 - c["initial_gh_cut_efficiency"])
-    theta0 = theta_cut(gammas["gh_score"] >= g0)
-    _, gh_cuts = optimize_gh_cut(
-        gammas,
-        background,
-        reco_energy_bins=reco,
-        gh_cut_efficiencies=gh_cut_efficiencies(cfg),
-        theta_cuts=theta0,
-        op=operator.ge,
-        alpha=cfg["alpha"],
-        progress=False,
-        **ring,
-        **cfg["sensitivity"],
-    )
-    gh = evaluate_binned_cut(gammas["gh_score"], gammas["reco_energy"], gh_cuts, operator.ge)
-    theta_cuts = theta_cut(gh)
-    th = evaluate_binned_cut(gammas["theta"], gammas["reco_energy"], theta_cuts, operator.le)
-    bgh = evaluate_binned_cut(
-        background["gh_score"], background["reco_energy"], gh_cuts, operator.ge
-    )
-    signal = create_histogram_table(gammas[gh & th], reco, "reco_energy")
-
-    def bg_hist(sel):
-        return estimate_background(
-            background[sel], reco_energy_bins=reco, theta_cuts=theta_cuts, alpha=cfg["alpha"],
-            **ring,
-        )  # fmt: skip
-
-    calculate_sensitivity(signal, bg_hist(bgh), alpha=cfg["alpha"], **cfg["sensitivity"])
-    for particle in np.unique(kinds):
-        bg_hist(bgh & (kinds == particle))
-    n_fov = len(fov) - 1
-    for mask in (gh & th, np.ones(len(gammas), bool), gh, th):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            aeff = effective_area_per_energy(gammas[mask], infos["gamma"], true_energy_bins=true)
-        create_aeff2d_hdu(np.repeat(aeff[:, np.newaxis], n_fov, axis=1), true, fov)
-        edisp = energy_dispersion(gammas[mask], true_energy_bins=true, fov_offset_bins=fov,
-                                  migration_bins=bins["migration"])  # fmt: skip
-        create_energy_dispersion_hdu(edisp, true_energy_bins=true,
-                                     migration_bins=bins["migration"], fov_offset_bins=fov)  # fmt: skip
-    t_obs = cfg["observation_time"] * u.h
-    bg_fov = bins["background_fov_offset"]
-    rate = background_2d(background[bgh], reco, fov_offset_bins=bg_fov, t_obs=t_obs)
-    create_background_2d_hdu(rate, reco, bg_fov)
-    ring_bins = [cfg["fov_offset_min"], cfg["fov_offset_max"]] * u.deg
-    background_2d(background[bgh], reco, ring_bins, t_obs=t_obs)
-    psf = psf_table(gammas[gh], true, source_offset_bins=bins["source_offset"],
+    fov, mig = bins["fov_offset"], bins["migration"]
+    true_r, reco_r = regular_edges(bins["true_energy"]), regular_edges(bins["reco_energy"])
+    dgh = evaluate_binned_cut(diffuse["gh_score"], diffuse["reco_energy"], gh_cuts, operator.ge)
+    dth = evaluate_binned_cut(diffuse["theta"], diffuse["reco_energy"], theta_cuts, operator.le)
+    off = diffuse["true_source_fov_offset"]
+    info.calculate_n_showers_per_energy_and_fov(true_r, fov)
+    for mask in (dgh & dth, np.ones(len(diffuse), bool), dgh, dth):
+        np.histogram2d(diffuse["true_energy"][mask].value, off[mask].value,
+                       [true_r.value, fov.value])  # fmt: skip
+    aeff = np.ones((len(true_r) - 1, len(fov) - 1)) * u.m**2
+    for mask, point_like in ((dgh, False), (dgh & dth, True)):
+        create_aeff2d_hdu(aeff, true_r, fov, point_like=point_like)
+        edisp = energy_dispersion(diffuse[mask], true_energy_bins=true_r, fov_offset_bins=fov,
+                                  migration_bins=mig)  # fmt: skip
+        create_energy_dispersion_hdu(edisp, true_energy_bins=true_r, fov_offset_bins=fov,
+                                     migration_bins=mig, point_like=point_like)  # fmt: skip
+    t_obs, bg_fov = cfg["observation_time"] * u.h, bins["background_fov_offset"]
+    for _ in range(2):
+        rate = background_2d(background[bgh], reco_r, bg_fov, t_obs)
+        create_background_2d_hdu(rate, reco_r, bg_fov)
+    ring = [cfg["fov_offset_min"], cfg["fov_offset_max"]] * u.deg
+    background_2d(background[bgh], reco_r, ring, t_obs=t_obs)
+    psf = psf_table(diffuse[dgh], true_r, source_offset_bins=bins["source_offset"],
                     fov_offset_bins=fov)  # fmt: skip
-    create_psf_table_hdu(psf, true, bins["source_offset"], fov)
-    theta_bins = np.append(theta_cuts["low"], theta_cuts["high"][-1])
-    create_rad_max_hdu(np.repeat(theta_cuts["cut"][:, np.newaxis], n_fov, axis=1), theta_bins,
-                       fov)  # fmt: skip
-    angular_resolution(gammas[gh], true, energy_type="true")
-    energy_bias_resolution(gammas[gh & th], true, energy_type="true")
+    create_psf_table_hdu(psf, true_r, bins["source_offset"], fov)
+    create_rad_max_hdu(np.ones((len(reco_r) - 1, len(fov) - 1)) * u.deg, reco_r, fov)
+    return dgh, dth
+
+
+def _floor_benchmarks(diffuse, dgh, dth, cfg):
+    """Per offset bin, true and reco energy: theta quantiles, bias and resolution, with the
+    fastest numpy way (one sort per table, as the stage; pyirf's functions group by bin)."""
+    from showerflow.performance import make_bins, offset_bin_index
+    from showerflow.performance.benchmarks import CONTAINMENTS, grouped_quantiles
+
+    bins = make_bins(cfg)
+    fov = bins["fov_offset"]
+    o_idx = offset_bin_index(diffuse["true_source_fov_offset"], fov)
+    rel = (diffuse["reco_energy"] / diffuse["true_energy"]).value - 1
+    for energy_type in ("true", "reco"):
+        edges = bins[f"{energy_type}_energy"]
+        n_e = len(edges) - 1
+        e_idx = np.clip(
+            np.digitize(diffuse[f"{energy_type}_energy"].value, edges.value) - 1, 0, n_e - 1
+        )
+        groups = o_idx * n_e + e_idx
+        n = n_e * (len(fov) - 1)
+        grouped_quantiles(diffuse["theta"].value, np.where(dgh, groups, -1), n,
+                          list(CONTAINMENTS.values()))  # fmt: skip
+        grouped_quantiles(rel, np.where(dgh & dth, groups, -1), n, [0.5, 0.16, 0.84])
+
+
+def pyirf_floor(events, infos, cfg):
+    """pyirf's calls of the performance stage, on event tables already in memory.
+
+    The same calls the two rules (``optimize``, ``performance``) make, in the same number:
+    event preparation (FoV offsets, theta from the true direction, simulated power law,
+    event weights, point-source weights per offset bin for the diffuse gammas; by each
+    rule), the per-energy initial cut, cut optimisation, sensitivity (on axis, all
+    background and per particle; per offset bin), the effective-area variants, the IRFs and
+    their GADF HDUs (full enclosure and point-like), benchmarks (true and reco energy, per
+    offset bin).
+
+    Parameters
+    ----------
+    events : dict
+        Sample -> QTable as :func:`showerflow.performance.load_particle` returns it (all
+        columns: the inputs of the preparation).
+    infos : dict
+        Sample -> SimulatedEventsInfo.
+    cfg : dict
+        Validated performance config.
+    """
+    from astropy.table import vstack
+
+    _floor_prepare(events, infos, cfg)
+    kept = [c for c in events["gamma"].colnames if c != "particle_type"]
+    gammas, diffuse = events["gamma"][kept], events["gamma_diffuse"][kept]
+    background = vstack([events[p] for p in ("proton", "electron")], metadata_conflicts="silent")
+    kinds = np.asarray(background["particle_type"])
+    background = background[kept]
+    gh_cuts, theta_cuts = _floor_cuts(gammas, background, cfg)
+    bgh = _floor_sensitivities(gammas, diffuse, background, kinds, gh_cuts, theta_cuts, cfg)
+    dgh, dth = _floor_irfs(diffuse, background, bgh, infos["gamma_diffuse"], gh_cuts,
+                           theta_cuts, cfg)  # fmt: skip
+    _floor_benchmarks(diffuse, dgh, dth, cfg)
 
 
 # ----------------------------------------------------------------------------- throughput
@@ -266,9 +349,7 @@ def pyirf_floor(events, infos, cfg):
 
 def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
     """Rows (stage, events, stage cpu, stage wall, floor cpu, floor parts)."""
-    import astropy.units as u
 
-    from showerflow import performance as perf
     from showerflow import stages
     from showerflow.contracts import EVENT_COLUMNS, IMAGE_COLUMNS
     from showerflow.models import load_model
@@ -292,8 +373,8 @@ def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
                                                       "predict": p_cpu}))  # fmt: skip
 
     # DL2 of every performance file
-    perf_files = {k: prod[k][2:] if k != "electron" else prod[k] for k in
-                  ("gamma", "proton", "electron")}  # fmt: skip
+    samples = ("gamma", "gamma_diffuse", "proton", "electron")
+    perf_files = {k: prod[k][2:] if k != "electron" else prod[k] for k in samples}
     batch = [f for files in perf_files.values() for f in files]
     n = sum(uproot.open(f)["events"].num_entries for f in batch)
     s_cpu, s_wall = timed(
@@ -309,38 +390,85 @@ def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
     )
     rows.append(("DL2", n, s_cpu, s_wall, {"read": r_cpu, "write": w_cpu, "predict": p_cpu}))
 
-    # performance: end to end on the per-file DL2 outputs vs pyirf on tables in memory
     outputs = {}
     for rec in json.loads((tmp / "dl2.json").read_text())["outputs"]:
         kind = next(k for k, files in perf_files.items() if rec["file"] in files)
         outputs.setdefault(kind, []).append(rec["output"])
+    rows += bench_performance(tmp, outputs, repeat)
+    return rows
+
+
+#: The performance stage before the FoV-offset IRFs (point-like IRFs of the on-axis gammas
+#: only, one module): the baseline of the 1.5x target, loaded from git and run in the same
+#: process on the same DL2.
+BASELINE_COMMIT = "11f9bb2"
+
+
+def baseline_performance_module():
+    """``showerflow/performance.py`` of :data:`BASELINE_COMMIT`, as a module."""
+    import types
+
+    src = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{BASELINE_COMMIT}:src/showerflow/performance.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("showerflow._performance_baseline")
+    module.__package__ = "showerflow"
+    module.__file__ = str(REPO / "src" / "showerflow" / "performance.py")
+    exec(compile(src, f"performance.py@{BASELINE_COMMIT}", "exec"), module.__dict__)
+    return module
+
+
+def bench_performance(tmp, outputs, repeat):
+    """Rows of the performance stage: today's vs the baseline's, and vs pyirf's calls."""
+
+    from showerflow import performance as perf
+
     cfg = perf.load_performance_config(REPO / "config" / "performance.yaml")
+    n_of = {
+        k: sum(len(pd.read_parquet(p, columns=["obs_id"])) for p in v) for k, v in outputs.items()
+    }
+    on_axis = {k: v for k, v in outputs.items() if k != "gamma_diffuse"}
 
-    def stage():
-        result = perf.run_performance(outputs, cfg)
-        perf.write_outputs(
-            result,
-            irf=tmp / "irf.fits.gz",
-            sensitivity=tmp / "s.ecsv",
-            angular_resolution=tmp / "a.ecsv",
-            energy_bias_resolution=tmp / "b.ecsv",
-        )
+    def stage():  # the two rules, each reading the DL2 (as the workflow runs them)
+        cuts, _ = perf.run_optimize(outputs, cfg)
+        perf.write_cuts(cuts, tmp / "cuts.fits")
+        cuts = perf.read_cuts(tmp / "cuts.fits")
+        result = perf.run_performance(outputs, cfg, cuts=cuts, cuts_path=tmp / "cuts.fits")
+        perf.write_outputs(result, tmp / "perf")
 
+    old = baseline_performance_module()
+    old_cfg = {"binning": {"fov_offset": [0.0, 1.0]}}  # the baseline's own defaults
+
+    def baseline():
+        result = old.run_performance(on_axis, old_cfg)
+        old.write_outputs(result, tmp / "perf_baseline")
+
+    b_cpu, b_wall = timed(baseline, repeat)
     s_cpu, s_wall = timed(stage, repeat)
     cfg = perf.validate_performance_config(cfg)
     events, infos = {}, {}
-    obs_time = cfg["observation_time"] * u.h
-    for particle, paths in outputs.items():
-        df, records, label = perf.read_dl2(paths, particle)
-        df = perf.apply_quality_cuts(df, cfg["quality_cuts"])
-        infos[particle] = perf.simulation_info(records, label)
-        events[particle] = perf.prepare_events(
-            df, records, cfg["spectra"][particle], obs_time, label
-        )
-    n = sum(len(pd.read_parquet(p, columns=["obs_id"])) for ps in outputs.values() for p in ps)
+    fov = perf.make_bins(cfg)["fov_offset"]
+    for sample, paths in outputs.items():
+        diffuse = sample == "gamma_diffuse"
+        particle = perf.SAMPLES[sample]
+        events[sample], infos[sample], _ = perf.load_particle(paths, particle, cfg,
+                                                              fov if diffuse else None)  # fmt: skip
     f_cpu, _ = timed(lambda: pyirf_floor(events, infos, cfg), repeat)
-    rows.append(("performance", n, s_cpu, s_wall, {"pyirf": f_cpu}))
-    return rows
+    n = sum(n_of.values())
+    return [
+        ("performance", n, s_cpu, s_wall, {"pyirf": f_cpu}),
+        (
+            "perf. baseline",
+            sum(n_of[k] for k in on_axis),
+            b_cpu,
+            b_wall,
+            {"baseline": b_cpu},
+            s_cpu,
+        ),  # fmt: skip
+    ]
 
 
 # ----------------------------------------------------------------------------- memory
@@ -510,9 +638,17 @@ def bench_throughput(args):
         print("\n== throughput: events/s/core (events per CPU second) vs floor ==")
         print(f"{'stage':<14} {'events':>8} {'ev/s/core':>10} {'floor':>10} {'ratio':>6}  "
               "target   stage cpu/wall s   floor cpu s")  # fmt: skip
-        for name, n, s_cpu, s_wall, parts in bench_stage_throughput(
+        for name, n, s_cpu, s_wall, parts, *stage_cpu in bench_stage_throughput(
             tmp, prod, e_path, c_path, args.repeat
         ):
+            if stage_cpu:  # the baseline row: the stage's CPU over the baseline's
+                ratio = stage_cpu[0] / s_cpu
+                print(
+                    f"{name:<14} {n:8d} {n / s_cpu:10.0f} {'':>10} {ratio:6.2f}  <= 1.5 "
+                    f"{'ok' if ratio <= 1.5 else 'MISSED'}  {s_cpu:6.2f} / {s_wall:5.2f}   "
+                    f"(point-like only, {BASELINE_COMMIT}; ratio = performance / this)"
+                )
+                continue
             f_cpu = sum(parts.values())
             ratio = s_cpu / f_cpu
             worst = max(worst, ratio)

@@ -209,7 +209,7 @@ def publish_inputs(wildcards):
         )
     return {
         "plan": ancient(pl.plan_path(R, stage, dataset)),
-        "staging": ancient(pl.staging_path(R, stage, dataset, batch)),
+        "staging": pl.staging_path(R, stage, dataset, batch),
     }
 
 
@@ -226,24 +226,20 @@ def final_outputs():
             targets += [f"{R}/{model.path}", f"{R}/{model.metrics}"]
         for ds in datasets_with_role(config, "performance"):
             targets.append(f"{R}/dl2/{ds}.parquet")
-        targets += [f"{R}/{p}" for p in pl.PERFORMANCE_PRODUCTS.values()]
-        targets += [f"{R}/plots/{name}.png" for name in PLOTS]
+        targets += [f"{R}/plots/{name}.png" for name in MODEL_PLOTS]
+        # rules/performance.smk: the cuts, IRFs, tables and plots
+        targets += PERFORMANCE_TARGETS
         targets += ctapipe_export_targets(config)
         return targets + [f"{R}/report/config.yaml"]
 
     return inner
 
 
-PLOTS = [
+# the plots of rule plot_models (the performance plots are in PERFORMANCE_TARGETS)
+MODEL_PLOTS = [
     "energy_bias_resolution_model",
     "roc",
     "auc_vs_energy",
     "feature_importances_energy",
     "feature_importances_classifier",
-    "sensitivity",
-    "angular_resolution",
-    "energy_bias_resolution",
-    "effective_area",
-    "background_rate",
-    "cuts",
 ]

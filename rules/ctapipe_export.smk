@@ -25,7 +25,7 @@ rule export_ctapipe_dl2:
 
 rule export_ctapipe_cuts:
     input:
-        irf=f"{R}/irf/irf.fits.gz",
+        cuts=CUTS_FILE,
         config=config["performance"]["config"],
     output:
         cuts=f"{R}/irf/ctapipe_cuts.fits",

@@ -6,7 +6,8 @@ from showerflow.report import RunFacts
 FACTS = RunFacts(
     dl2={
         p: f"{R}/dl2/{config['performance'][p]}.parquet"
-        for p in ("gamma", "proton", "electron")
+        for p in ("gamma", "gamma_diffuse", "proton", "electron")
+        if config["performance"][p]
     },
     metrics={m: f"{R}/{model.metrics}" for m, model in pl.MODELS.items()},
     performance=config["performance"]["config"],
@@ -65,10 +66,9 @@ rule plot_models:
 
 rule plot_performance:
     input:
-        irf=f"{R}/irf/irf.fits.gz",
-        sensitivity=f"{R}/performance/sensitivity.ecsv",
-        angular_resolution=f"{R}/performance/angular_resolution.ecsv",
-        energy_bias_resolution=f"{R}/performance/energy_bias_resolution.ecsv",
+        **PERF_TABLES,
+        irf=next(iter(IRF_FILES.values())),
+        cuts=CUTS_FILE,
         config=config["performance"]["config"],
     output:
         sensitivity=report(
@@ -77,9 +77,21 @@ rule plot_performance:
             category=PERF,
             subcategory="Sensitivity",
         ),
+        sensitivity_offset=report(
+            f"{R}/plots/sensitivity_offset.png",
+            caption="../report/sensitivity_offset.rst",
+            category=PERF,
+            subcategory="Sensitivity",
+        ),
         angular_resolution=report(
             f"{R}/plots/angular_resolution.png",
             caption="../report/angular_resolution.rst",
+            category=PERF,
+            subcategory="Benchmarks",
+        ),
+        angular_resolution_containment=report(
+            f"{R}/plots/angular_resolution_containment.png",
+            caption="../report/angular_resolution_containment.rst",
             category=PERF,
             subcategory="Benchmarks",
         ),

@@ -7,7 +7,7 @@ from showerflow.performance import load_performance_config
 setup_logging(snakemake.log[0])
 cfg = load_performance_config(snakemake.input.config)
 write_ctapipe_cuts(
-    snakemake.input.irf,
+    snakemake.input.cuts,
     snakemake.output.cuts,
     cfg["quality_cuts"],
     prefixes=snakemake.params.prefixes,

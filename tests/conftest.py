@@ -146,24 +146,32 @@ def assert_same_results(results, reference, datasets=("gamma", "proton", "electr
                 np.testing.assert_array_equal(x, y, err_msg=f"{ds}.{col}")
         sim = [json.loads(t.schema.metadata[b"showerflow"])["simulation"] for t in (a, b)]
         assert sim[0] == sim[1], ds
-    with (
-        fits.open(Path(results) / "irf" / "irf.fits.gz") as ha,
-        fits.open(Path(reference) / "irf" / "irf.fits.gz") as hb,
-    ):
-        assert [h.name for h in ha] == [h.name for h in hb]
-        n_columns = 0
-        for x, y in zip(ha, hb, strict=True):
-            if x.data is None:
-                continue
-            assert x.columns.names == y.columns.names, x.name
-            for col in x.columns.names:
-                np.testing.assert_allclose(
-                    np.asarray(x.data[col], float),
-                    np.asarray(y.data[col], float),
-                    rtol=1e-9,
-                    atol=0,
-                    equal_nan=True,
-                    err_msg=f"{x.name}.{col}",
-                )
-                n_columns += 1
-        assert n_columns > 20
+    n_columns = 0
+    for name in ("full_enclosure.fits.gz", "point_like.fits.gz", "cuts.fits"):
+        with (
+            fits.open(Path(results) / "irf" / name) as ha,
+            fits.open(Path(reference) / "irf" / name) as hb,
+        ):
+            assert [h.name for h in ha] == [h.name for h in hb], name
+            n_columns += _same_hdus(ha, hb)
+    assert n_columns > 20
+
+
+def _same_hdus(ha, hb):
+    """Every column of two HDU lists equal to 1e-9 relative; the number of columns."""
+    n_columns = 0
+    for x, y in zip(ha, hb, strict=True):
+        if x.data is None:
+            continue
+        assert x.columns.names == y.columns.names, x.name
+        for col in x.columns.names:
+            np.testing.assert_allclose(
+                np.asarray(x.data[col], float),
+                np.asarray(y.data[col], float),
+                rtol=1e-9,
+                atol=0,
+                equal_nan=True,
+                err_msg=f"{x.name}.{col}",
+            )
+            n_columns += 1
+    return n_columns

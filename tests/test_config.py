@@ -90,6 +90,25 @@ def test_cross_checks(config):
         check_config(c)
 
 
+def test_performance_samples_and_cuts_file_are_checked(config, tmp_path):
+    assert config["performance"]["gamma_diffuse"] == "gamma_diffuse"  # config/config.yaml
+    assert config["performance"]["cuts"] is None
+    check_config(config)
+    c = copy.deepcopy(config)
+    c["datasets"]["gamma_diffuse"]["roles"] = {"energy": 0.5, "classification": 0.5,
+                                               "performance": 0.0}  # fmt: skip
+    with pytest.raises(ConfigError, match="gamma_diffuse.roles.performance' is 0"):
+        check_config(c)
+    c = copy.deepcopy(config)
+    c["performance"]["gamma_diffuse"] = None  # on-axis IRFs only: allowed
+    check_config(c)
+    c["performance"]["cuts"] = str(tmp_path / "cuts.fits")
+    with pytest.raises(ConfigError, match=r"key 'performance.cuts': no file '.*cuts.fits'"):
+        check_config(c)
+    (tmp_path / "cuts.fits").write_bytes(b"")
+    check_config(c)
+
+
 def test_every_schema_key_is_described():
     def walk(schema, where):
         for key, sub in schema.get("properties", {}).items():

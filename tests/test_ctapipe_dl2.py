@@ -239,11 +239,6 @@ def _compare(showerflow_irf, ctapipe_irf, suffix, n_selected, true_bins):
 
 def _selected_counts(results, cfg, with_cuts):
     """Gammas showerflow selects per true-energy bin (quality cuts; gh and theta cuts)."""
-    import operator
-
-    from astropy.table import QTable
-    from pyirf.cuts import evaluate_binned_cut
-
     from showerflow import performance as perf
 
     df, records, label = perf.read_dl2(results / "dl2" / "gamma.parquet", "gamma")
@@ -251,12 +246,30 @@ def _selected_counts(results, cfg, with_cuts):
     ev = perf.prepare_events(df, records, "CRAB_HEGRA", 50, label)
     mask = np.ones(len(ev), bool)
     if with_cuts:
-        gh = QTable.read(results / "irf" / "irf.fits.gz", hdu="GH_CUTS")
-        theta = QTable.read(results / "irf" / "irf.fits.gz", hdu="THETA_CUTS")
-        mask = evaluate_binned_cut(ev["gh_score"], ev["reco_energy"], gh, operator.ge)
-        mask &= evaluate_binned_cut(ev["theta"], ev["reco_energy"], theta, operator.le)
+        cuts = perf.read_cuts(results / "irf" / "cuts.fits")
+        mask = perf.gh_mask(ev, cuts.gh) & perf.theta_mask(ev, cuts.theta)
     bins = perf.make_bins(cfg)["true_energy"].to_value(u.TeV)
     return np.histogram(ev["true_energy"][mask].to_value(u.TeV), bins)[0], bins
+
+
+def _compare_no_cuts(aeff_table, ctapipe_irf, n_selected, true_bins):
+    """showerflow's effective area without cuts (effective_area.ecsv, first offset bin)
+    against ctapipe's, in the bins where both have >= 100 events."""
+    from astropy.io import fits
+    from astropy.table import QTable
+
+    table = QTable.read(aeff_table)
+    first = table[table["fov_offset_low"] == table["fov_offset_low"][0]]
+    with fits.open(ctapipe_irf) as ct:
+        a_ct = ct["EFFECTIVE AREA"].data
+        lo_ct, aeff_ct = a_ct["ENERG_LO"][0], a_ct["EFFAREA"][0][0]
+    lo_sf = first["true_energy_low"].to_value(u.TeV)
+    rows = [int(np.flatnonzero(np.isclose(lo_sf, lo, rtol=1e-9))[0]) for lo in lo_ct]
+    aeff_sf = first["effective_area_no_cuts"][rows].to_value(u.m**2)
+    inner = np.flatnonzero(np.isin(np.round(true_bins[:-1], 9), np.round(lo_ct, 9)))
+    enough = n_selected[inner] >= 100
+    assert enough.sum() >= 5
+    np.testing.assert_allclose(aeff_ct[enough] / aeff_sf[enough], 1, atol=0.02)
 
 
 @pytest.mark.e2e
@@ -359,9 +372,9 @@ def test_ctapipe_irf_tools_on_showerflow_dl2(e2e_run, tmp_path):
         work,
     )
     counts, bins = _selected_counts(results, perf_cfg, with_cuts=True)
-    _compare(results / "irf" / "irf.fits.gz", work / "sf_cuts_irf.fits.gz", "", counts, bins)
+    _compare(results / "irf" / "point_like.fits.gz", work / "sf_cuts_irf.fits.gz", "", counts, bins)
 
-    # and without gammaness or direction cut: showerflow's *_NO_CUTS IRFs
+    # and without gammaness or direction cut: showerflow's effective area without cuts
     cuts = OptimizationResult.read(results / "irf" / "ctapipe_cuts.fits")
     cuts.gh_cuts["cut"] = -np.inf
     cuts.write(work / "no_cuts.fits")
@@ -384,6 +397,6 @@ def test_ctapipe_irf_tools_on_showerflow_dl2(e2e_run, tmp_path):
         work,
     )
     counts, bins = _selected_counts(results, perf_cfg, with_cuts=False)
-    _compare(
-        results / "irf" / "irf.fits.gz", work / "no_cuts_irf.fits.gz", "_NO_CUTS", counts, bins
+    _compare_no_cuts(
+        results / "performance" / "effective_area.ecsv", work / "no_cuts_irf.fits.gz", counts, bins
     )

@@ -65,15 +65,15 @@ def test_dry_run_expands_one_job_per_batch_and_one_publish_per_file(dry_run):
     prod, jobs, _ = dry_run
     batches = dag.expected_batches(prod)
     performance = {ds: r["performance"] for ds, r in prod["roles"].items()}
-    # the production really has DL2 work in three datasets, none in gamma_diffuse (0.0)
-    assert performance["gamma_diffuse"] == 0
+    # the production really has DL2 work in the four datasets (diffuse gammas: FoV IRFs)
     assert all(performance[ds] > 20 for ds in ("gamma", "proton", "electron"))
+    assert performance["gamma_diffuse"] > 10  # 10 % of the files, half of them performance
     assert batches == {ds: -(-n // 3) for ds, n in performance.items()}
     assert jobs["dl2"] == sum(batches.values()) > 40
     assert jobs["publish"] == sum(performance.values())
-    # one merge per dataset with performance files, then the IRFs once
-    assert jobs["merge_dl2"] == 3
-    assert jobs["performance"] == 1
+    # one merge per dataset with performance files, then the cuts and the IRFs once
+    assert jobs["merge_dl2"] == 4
+    assert jobs["optimize"] == 1 and jobs["performance"] == 1
     # the training stages are done: no training batch, no retraining, no plan or catalog rerun
     for rule in ("training_data_energy", "training_data_classification", "train_energy"):
         assert rule not in jobs

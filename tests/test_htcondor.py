@@ -53,6 +53,7 @@ EXPECTED = {
     "train_classifier": (2, 4000, 14400),
     "dl2": (1, 2000, 7200),
     "merge_dl2": (1, 1000, 3600),
+    "optimize": (1, 8000, 7200),
     "performance": (1, 8000, 7200),
     "plot_models": (1, 1000, 3600),
     "plot_performance": (1, 1000, 3600),

@@ -48,6 +48,7 @@ def _legend_texts(ax):
 
 
 def test_plot_sensitivity_with_requirement_and_reference(result, curves, tmp_path):
+    """The on-axis sensitivity."""
     sens = result["sensitivity"]
     fig = plots.plot_sensitivity(
         sens,
@@ -85,21 +86,76 @@ def test_plot_sensitivity_of_a_pyirf_style_table():
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), expected)
 
 
-def test_plot_angular_resolution(result, curves):
+def _visible_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def _one_offset_bin(table):
+    """The first FoV-offset block of a per-offset table, without the offset columns."""
+    rows = table[table["fov_offset_low"] == table["fov_offset_low"][0]]
+    rows.remove_columns(["fov_offset_low", "fov_offset_high"])
+    return rows
+
+
+def test_plot_sensitivity_offset(result):
+    table = result["sensitivity_offset"]
+    ax = _single_axes(plots.plot_sensitivity_offset(table, on_axis=result["sensitivity"]))
+    _check_axes(ax, "TeV", "erg", logy=True)
+    labels = _legend_texts(ax)
+    assert labels[-1] == "on-axis gammas"
+    assert labels[:-1] == [f"FoV offset {i}–{i + 1}°" for i in range(5)]
+    # the points of a bin are its finite E²F values (NaN where statistics do not allow)
+    first = table[table["fov_offset_low"] == 0 * u.deg]
+    e2f = first["energy_flux_sensitivity"].to_value(u.erg / u.cm**2 / u.s)
+    np.testing.assert_allclose(
+        np.sort(ax.get_lines()[0].get_ydata()), np.sort(e2f[np.isfinite(e2f)])
+    )
+
+
+def test_plot_angular_resolution_per_offset(result, curves):
+    table = result["angular_resolution"]
     fig = plots.plot_angular_resolution(
-        result["angular_resolution"],
+        table,
         requirement=curves["requirement"]["angular_resolution"],
         reference=curves["prod3b"]["angular_resolution"],
     )
     ax = _single_axes(fig)
     _check_axes(ax, "TeV", "deg")
     assert "True energy" in ax.get_xlabel()
-    assert len(ax.get_lines()) == 3
+    labels = _legend_texts(ax)
+    assert [x for x in labels if x.startswith("FoV offset")] == [
+        f"FoV offset {i}–{i + 1}°" for i in range(5)
+    ]
+    assert any("requirement" in x for x in labels) and any("prod3b" in x for x in labels)
+    # bins with fewer than MIN_EVENTS gammas are left out
+    first = table[table["fov_offset_low"] == 0 * u.deg]
+    shown = np.isfinite(first["angular_resolution"]) & (first["n_events"] >= plots.MIN_EVENTS)
+    shown &= (first["true_energy_low"] > 0 * u.TeV) & np.isfinite(first["true_energy_high"])
+    assert len(ax.get_lines()[0].get_ydata()) == shown.sum() < len(first)
+    # a table without offsets is one series, as before
+    ax = _single_axes(plots.plot_angular_resolution(_one_offset_bin(table)))
+    assert _legend_texts(ax) == ["this analysis"]
+
+
+def test_plot_angular_resolution_containment(result):
+    fig = plots.plot_angular_resolution_containment(
+        result["angular_resolution"], result["angular_resolution_reco"]
+    )
+    axes = _visible_axes(fig)
+    assert [ax.get_title() for ax in axes] == [f"FoV offset {i}–{i + 1}°" for i in range(5)]
+    for ax in axes:
+        _check_axes(ax, "TeV", "deg", logy=True)
+        assert _legend_texts(ax) == ["25 %", "50 %", "68 %", "95 %"]
+        assert len(ax.get_lines()) == 8  # four containments, true and reconstructed energy
+    # the radii grow with the containment fraction
+    y25, y95 = axes[0].get_lines()[0].get_ydata(), axes[0].get_lines()[6].get_ydata()
+    assert np.all(y95 >= y25)
 
 
 def test_plot_energy_bias_resolution(result, curves):
+    one = _one_offset_bin(result["energy_bias_resolution"])
     fig = plots.plot_energy_bias_resolution(
-        result["energy_bias_resolution"],
+        one,
         requirement=curves["requirement"]["energy_resolution"],
         reference=curves["prod3b"]["energy_resolution"],
     )
@@ -108,30 +164,45 @@ def test_plot_energy_bias_resolution(result, curves):
     # bias, resolution, zero line, requirement, reference
     assert len(ax.get_lines()) == 5
     assert {"bias", "resolution"} <= set(_legend_texts(ax))
-
-
-def test_plot_effective_area_from_irfs_and_table(result, curves):
-    ax = _single_axes(plots.plot_effective_area(result["irfs"]))
-    _check_axes(ax, "TeV", "m$^2$", logy=True)
-    assert len(ax.get_lines()) == 4
-    assert set(_legend_texts(ax)) == {"g/h + θ cuts", "no cuts", "g/h cut only", "θ cut only"}
-    ax = _single_axes(
-        plots.plot_effective_area(
-            result["effective_area"],
-            requirement=curves["requirement"]["effective_area"],
-            reference=curves["prod3b"]["effective_area"],
-        )
+    # per offset, against true and reconstructed energy: two panels, one colour per bin
+    fig = plots.plot_energy_bias_resolution(
+        result["energy_bias_resolution"], reco_table=result["energy_bias_resolution_reco"]
     )
-    assert len(ax.get_lines()) == 6
-    # the no-cuts curve from the table equals the IRF HDU
-    hdu = QTable.read(result["irfs"]["EFFECTIVE_AREA_NO_CUTS"])
+    left, right = fig.axes
+    assert "True energy" in left.get_xlabel() and "Reconstructed" in right.get_xlabel()
+    for ax in (left, right):
+        labels = _legend_texts(ax)
+        assert [x for x in labels if x.startswith("FoV")] == [
+            f"FoV offset {i}–{i + 1}°" for i in range(5)
+        ]
+        assert labels[-2:] == ["bias", "resolution"]
+
+
+def test_plot_effective_area_from_the_table_and_an_irf_file(result, curves):
+    table = result["effective_area"]
+    fig = plots.plot_effective_area(
+        table,
+        requirement=curves["requirement"]["effective_area"],
+        reference=curves["prod3b"]["effective_area"],
+    )
+    full, point = fig.axes
+    for ax in (full, point):
+        _check_axes(ax, "TeV", "m$^2$", logy=True)
+    assert "Full enclosure" in full.get_title() and "Point-like" in point.get_title()
+    assert _legend_texts(full)[:5] == [f"FoV offset {i}–{i + 1}°" for i in range(5)]
+    assert _legend_texts(full)[5] == "no cuts (0–1°)"
+    assert any("requirement" in x for x in _legend_texts(point))
+    # the first bin's curve is the full-enclosure EFFECTIVE_AREA HDU's first offset row
+    hdu = QTable.read(result["irfs"]["full_enclosure"]["EFFECTIVE_AREA"])
     area = hdu["EFFAREA"][0, 0].to_value(u.m**2)
-    regular = (hdu["ENERG_LO"][0] > 0) & np.isfinite(hdu["ENERG_HI"][0])
-    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), area[regular & (area > 0)])
+    np.testing.assert_allclose(full.get_lines()[0].get_ydata(), area[area > 0], rtol=1e-6)
+    # one IRF file: one panel, its own kind
+    ax = _single_axes(plots.plot_effective_area(result["irfs"]["point_like"]))
+    assert "point-like" in ax.get_title() and len(ax.get_lines()) == 5
 
 
 def test_plot_background_rate(result, curves):
-    ax = _single_axes(plots.plot_background_rate(result["irfs"]))
+    ax = _single_axes(plots.plot_background_rate(result["irfs"]["full_enclosure"]))
     _check_axes(ax, "TeV", "sr", logy=True)
     assert len(ax.get_lines()) == 4  # first four fov-offset rings
     ax = _single_axes(
@@ -142,25 +213,36 @@ def test_plot_background_rate(result, curves):
     assert len(ax.get_lines()) == 2
 
 
-def test_plot_theta_gh_cuts(result):
-    for fig in (
-        plots.plot_theta_gh_cuts(result["irfs"]),
-        plots.plot_theta_gh_cuts(result["theta_cuts"], result["gh_cuts"]),
-    ):
+def test_plot_theta_gh_cuts(result, tmp_path):
+    from showerflow.performance import write_cuts
+
+    write_cuts(result["cuts"], tmp_path / "cuts.fits")
+    with fits.open(tmp_path / "cuts.fits") as hdul:
+        figures = [
+            plots.plot_theta_gh_cuts(result["cuts"]),
+            plots.plot_theta_gh_cuts(hdul),
+            plots.plot_theta_gh_cuts(result["theta_cuts"], result["gh_cuts"]),
+        ]
+    for i, fig in enumerate(figures):
         theta_ax, gh_ax = fig.axes
         _check_axes(theta_ax, "TeV", "deg")
         _check_axes(gh_ax, "TeV", "Gammaness")
         assert len(theta_ax.get_lines()) == 1
         assert len(gh_ax.get_lines()) == 2  # cut and gamma efficiency
+        # the range outside the cuts' validity is shaded (when the validity is known)
+        assert ("outside the valid range" in _legend_texts(gh_ax)) == (i < 2)
     with pytest.raises(ValueError, match="gh_cuts"):
         plots.plot_theta_gh_cuts(result["theta_cuts"])
 
 
-def test_performance_plots_read_a_written_irf_file(result, tmp_path):
-    path = tmp_path / "irf.fits"
-    result["irfs"].writeto(path)
-    with fits.open(path) as hdul:
-        assert len(plots.plot_effective_area(hdul).axes[0].get_lines()) == 4
+def test_performance_plots_read_written_irf_files(result, tmp_path):
+    from showerflow.performance import write_outputs
+
+    paths = write_outputs(result, tmp_path)
+    with fits.open(paths["full_enclosure"]) as hdul:
+        assert len(plots.plot_effective_area(hdul).axes[0].get_lines()) == 5
+        assert len(plots.plot_background_rate(hdul).axes[0].get_lines()) == 4
+    with fits.open(paths["cuts"]) as hdul:
         assert len(plots.plot_theta_gh_cuts(hdul).axes) == 2
 
 

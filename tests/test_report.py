@@ -26,7 +26,9 @@ PLOTS = {
     "auc_vs_energy.png": ("1. Models", "Gamma/hadron classifier"),
     "feature_importances_classifier.png": ("1. Models", "Gamma/hadron classifier"),
     "sensitivity.png": ("2. Performance", "Sensitivity"),
+    "sensitivity_offset.png": ("2. Performance", "Sensitivity"),
     "angular_resolution.png": ("2. Performance", "Benchmarks"),
+    "angular_resolution_containment.png": ("2. Performance", "Benchmarks"),
     "energy_bias_resolution.png": ("2. Performance", "Benchmarks"),
     "effective_area.png": ("2. Performance", "IRFs"),
     "background_rate.png": ("2. Performance", "IRFs"),
@@ -150,6 +152,7 @@ def test_report_holds_every_plot_with_a_rendered_caption(report_html, e2e_run):
     assert filed["config.yaml"] == ("3. Configuration", "Resolved config")
     results_dir = Path(e2e_run) / "results"
     gamma = dl2_facts(results_dir / "dl2" / "gamma.parquet")
+    diffuse = dl2_facts(results_dir / "dl2" / "gamma_diffuse.parquet")
     energy = model_facts(results_dir / "models" / "energy.metrics.json")
     for path, entry in results.items():
         caption = entry["caption"]
@@ -160,7 +163,13 @@ def test_report_holds_every_plot_with_a_rendered_caption(report_html, e2e_run):
         name = Path(path).name
         if PLOTS.get(name, ("",))[0] == "2. Performance":
             # the caption names the data: datasets and their event counts
-            assert f"{gamma['n_events']:,} gamma events from {gamma['n_files']} DL1" in caption
+            assert (
+                f"{gamma['n_events']:,} on-axis gamma events from {gamma['n_files']} DL1" in caption
+            )
+            assert (
+                f"{diffuse['n_events']:,} diffuse gamma events from {diffuse['n_files']} DL1"
+                in caption
+            )
             assert "gamma" in caption and "proton" in caption and "electron" in caption
         if name in ("energy_bias_resolution_model.png", "feature_importances_energy.png"):
             assert f"{energy['n_train']:,}" in caption, name

@@ -35,8 +35,12 @@ def _dl2(workdir, dataset):
 
 
 def _irf(workdir):
-    with fits.open(workdir / "results" / "irf" / "irf.fits.gz") as hdul:
-        return {h.name: h.data.copy() for h in hdul[1:]}
+    """Every data HDU of the IRF files and the cuts file, by file and HDU name."""
+    out = {}
+    for name in ("full_enclosure.fits.gz", "point_like.fits.gz", "cuts.fits"):
+        with fits.open(workdir / "results" / "irf" / name) as hdul:
+            out.update({f"{name}:{h.name}": h.data.copy() for h in hdul[1:]})
+    return out
 
 
 def _same_irfs(a, b):
@@ -44,6 +48,11 @@ def _same_irfs(a, b):
     for name in a:
         for col in a[name].columns.names:
             np.testing.assert_array_equal(a[name][col], b[name][col], err_msg=name + col)
+
+
+def _dl2_datasets(workdir):
+    """The datasets with DL2 outputs (a plan of stage dl2)."""
+    return sorted(p.stem for p in (workdir / "results" / "plans" / "dl2").glob("*.json"))
 
 
 def _outputs(workdir, stage, dataset):
@@ -180,6 +189,7 @@ def test_dry_run_and_summary_name_what_is_damaged(copy):
             "plan": 2,
             "publish": len(damaged),
             "merge_dl2": 2,
+            "optimize": 1,
             "performance": 1,
             "plot_performance": 1,
         }
@@ -218,6 +228,7 @@ def test_damaged_outputs_rerun_exactly_those(e2e_run, copy):
     n_gamma = sum("/gamma/" in p for p in damaged)
     assert jobs["dl2"] == -(-n_gamma // 3) + 1  # in batches of files_per_job = 3
     assert jobs["merge_dl2"] == 2
+    assert jobs["optimize"] == 1 and jobs["performance"] == 1
     assert not {"train_energy", "train_classifier", "catalog"} & set(jobs), jobs
     for ds in ("gamma", "proton", "electron"):
         pd.testing.assert_frame_equal(_dl2(e2e_run, ds)[0], _dl2(copy, ds)[0], check_exact=True)
@@ -285,8 +296,9 @@ def test_changed_model_config_reruns_that_model_and_what_follows(copy):
     before = _per_file(copy)
     # a dry run goes as far as the plans the new classifier remakes (checkpoints): what
     # they redo is known once they ran
+    dl2_datasets = _dl2_datasets(copy)
     dry = Counter(executed_jobs(snakemake(copy, "-n")))
-    assert dry["train_classifier"] == 1 and dry["plan"] == 3, dry
+    assert dry["train_classifier"] == 1 and dry["plan"] == len(dl2_datasets), dry
     assert not {"train_energy", "training_data_classification", "catalog"} & set(dry), dry
     jobs = Counter(executed_jobs(snakemake(copy)))
     assert jobs["train_classifier"] == 1
@@ -297,17 +309,15 @@ def test_changed_model_config_reruns_that_model_and_what_follows(copy):
         "training_data_energy",
         "training_data_classification",
     } & set(jobs), jobs
-    assert jobs["merge_dl2"] == 3 and jobs["performance"] == 1
+    assert jobs["merge_dl2"] == len(dl2_datasets) and jobs["performance"] == 1
     # every DL2 file was remade once, with the new classifier, and nothing else
     from showerflow.bookkeeping import sha256
 
     digest = sha256(copy / "results" / "models" / "classifier.joblib")
-    dl2 = sorted(p for ds in ("gamma", "proton", "electron") for p in _outputs(copy, "dl2", ds))
+    dl2 = sorted(p for ds in dl2_datasets for p in _outputs(copy, "dl2", ds))
     assert _rewritten(before, _per_file(copy)) == dl2
     assert all(read_metadata(p)["models"]["classifier"] == digest for p in dl2)
-    assert jobs["dl2"] == sum(
-        -(-len(_outputs(copy, "dl2", ds)) // 3) for ds in ("gamma", "proton", "electron")
-    )
+    assert jobs["dl2"] == sum(-(-len(_outputs(copy, "dl2", ds)) // 3) for ds in dl2_datasets)
     assert executed_jobs(snakemake(copy)) == []
 
 
@@ -364,10 +374,12 @@ def test_provenance_of_final_products(e2e_run):
     assert sorted(meta["inputs"]) == sorted(catalog["roles"]["performance"])
     perf = json.loads((res / "performance" / "provenance.json").read_text())
     assert perf["config_digest"] == prov["config_digest"]
-    assert set(perf["catalogs"]) == {"gamma", "proton", "electron"}
+    assert set(perf["catalogs"]) == {"gamma", "gamma_diffuse", "proton", "electron"}
     assert sorted(perf["dl1_files"]["gamma"]) == sorted(meta["inputs"])
-    with fits.open(res / "irf" / "irf.fits.gz") as hdul:
-        assert hdul[0].header["SFCONFIG"] == prov["config_digest"][:16]
+    assert perf["cuts"]["file"].endswith("irf/cuts.fits") and perf["cuts"]["ZENITH"] == 20.0
+    for name in ("full_enclosure.fits.gz", "point_like.fits.gz"):
+        with fits.open(res / "irf" / name) as hdul:
+            assert hdul[0].header["SFCONFIG"] == prov["config_digest"][:16]
     from showerflow.models import load_model
 
     model = load_model(res / "models" / "classifier.joblib")

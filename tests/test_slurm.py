@@ -46,6 +46,7 @@ REMOTE_RULES = {
     "train_classifier",
     "dl2",
     "merge_dl2",
+    "optimize",
     "performance",
     "plot_models",
     "plot_performance",
@@ -56,7 +57,7 @@ REMOTE_RULES = {
 ARRAY_RULES = {
     "training_data_energy": 2,  # gamma, gamma_diffuse
     "training_data_classification": 3,  # gamma, gamma_diffuse, proton
-    "dl2": 3,  # gamma, proton, electron
+    "dl2": 4,  # gamma, gamma_diffuse, proton, electron
 }
 
 FAILING = """\

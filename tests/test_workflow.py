@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pytest
 import yaml
@@ -52,60 +53,75 @@ def test_energy_bias_small_near_1tev(run):
     assert near
     assert all(abs(b["bias"][i]) < 0.1 for i in near)
     assert all(b["resolution"][i] < 0.3 for i in near)
-    # and the performance benchmark after cuts, in the bin holding 1 TeV
+    # and the performance benchmark after cuts, 0.5–2 TeV, over the FoV-offset bins (the
+    # small production's diffuse gammas: a few per bin)
     table = QTable.read(run / "performance" / "energy_bias_resolution.ecsv")
-    one = (table["true_energy_low"].to_value("TeV") <= 1) & (
-        table["true_energy_high"].to_value("TeV") > 1
+    near = (table["true_energy_low"].to_value("TeV") >= 0.5) & (
+        table["true_energy_high"].to_value("TeV") <= 2
     )
-    assert abs(table["bias"][one][0]) < 0.1
+    near &= table["n_events"] > 0
+    assert table["n_events"][near].sum() >= 30
+    assert abs(np.average(table["bias"][near], weights=table["n_events"][near])) < 0.1
 
 
-def _aeff(hdul, extname):
-    aeff = hdul[extname].data
-    lo, hi = aeff["ENERG_LO"][0], aeff["ENERG_HI"][0]
-    return lo, hi, aeff["EFFAREA"][0][0]  # first fov-offset bin
+def _aeff(run, column):
+    """The first FoV-offset bin of the effective-area table (the IRF files' values)."""
+    table = QTable.read(run / "performance" / "effective_area.ecsv")
+    first = table["fov_offset_low"] == 0 * u.deg
+    lo = table["true_energy_low"][first].to_value("TeV")
+    hi = table["true_energy_high"][first].to_value("TeV")
+    return lo, hi, table[column][first].to_value("m2")
 
 
-def test_effective_area_rises_below_1tev(run):
-    with fits.open(run / "irf" / "irf.fits.gz") as hdul:
-        hdus = {h.name for h in hdul}
-        lo, hi, no_cuts = _aeff(hdul, "EFFECTIVE_AREA_NO_CUTS")
-        _, _, with_cuts = _aeff(hdul, "EFFECTIVE_AREA")
-    assert {"EFFECTIVE_AREA", "ENERGY_DISPERSION", "PSF", "BACKGROUND", "RAD_MAX"} <= hdus
+def test_irf_files_and_effective_area_rises_below_1tev(run):
+    for name, hdus in (
+        ("full_enclosure", {"EFFECTIVE_AREA", "ENERGY_DISPERSION", "PSF", "BACKGROUND"}),
+        ("point_like", {"EFFECTIVE_AREA", "ENERGY_DISPERSION", "RAD_MAX", "BACKGROUND"}),
+    ):
+        with fits.open(run / "irf" / f"{name}.fits.gz") as hdul:
+            assert hdus <= {h.name for h in hdul}, name
+            assert hdul["EFFECTIVE_AREA"].data["EFFAREA"].shape[1] == 5  # FoV-offset bins
+    lo, hi, no_cuts = _aeff(run, "effective_area_no_cuts")
+    _, _, with_cuts = _aeff(run, "effective_area")
     centre = np.sqrt(lo * hi)
     sel = (centre > 0.02) & (centre < 1.0)
-    # trigger + reconstruction: rises bin by bin (within the bins' statistical precision)
-    assert np.all(no_cuts[sel][1:] > 0.97 * no_cuts[sel][:-1])
+    # trigger + reconstruction: rises (the diffuse gammas of 0–1°: a few hundred per bin)
+    slope = np.polyfit(np.log10(centre[sel]), np.log10(no_cuts[sel]), 1)[0]
+    assert slope > 0.5
     assert no_cuts[sel][-1] > 5 * no_cuts[sel][0]
-    # after the optimised cuts: a rising trend (cut efficiencies vary from bin to bin)
-    slope = np.polyfit(np.log10(centre[sel]), np.log10(with_cuts[sel]), 1)[0]
-    assert slope > 0.3
-    regular = centre > 0  # the underflow bin starts at 0
-    at = lambda e: with_cuts[regular][np.argmin(abs(np.log10(centre[regular] / e)))]  # noqa: E731
-    assert at(1.0) > 3 * at(0.05)
+    with_cuts = np.where(with_cuts > 0, with_cuts, np.nan)
+    assert np.nanmean(with_cuts[(centre > 0.5) & (centre < 5)]) > 3 * np.nanmean(
+        with_cuts[(centre > 0.03) & (centre < 0.1)]
+    )
 
 
 def test_effective_area_follows_the_simulation(run):
-    """A(E) without cuts = selected / thrown × π r², with thrown counts from the bookkeeping."""
+    """A(E) without cuts = selected / thrown × π r², thrown counts from the bookkeeping: the
+    diffuse gammas of 0–1° against the showers thrown into that bin's solid angle."""
     from showerflow.tables import read_table
 
-    dl2, meta = read_table(run / "dl2" / "gamma.parquet")
+    dl2, meta = read_table(run / "dl2" / "gamma_diffuse.parquet")
     rec = meta["simulation"][0]
     n_thrown = sum(r["n_showers"] * r["shower_reuse"] for r in meta["simulation"])
     ok = np.isfinite(dl2["reco_energy"]) & np.isfinite(dl2["gammaness"])
     ok &= dl2["multiplicity"] >= 2
-    with fits.open(run / "irf" / "irf.fits.gz") as hdul:
-        lo, hi, area = _aeff(hdul, "EFFECTIVE_AREA_NO_CUTS")
+    from showerflow.simulate import angular_separation
+
+    offset = angular_separation(
+        dl2["true_alt"], dl2["true_az"], dl2["pointing_alt"], dl2["pointing_az"]
+    )
+    ok &= offset < 1.0
+    lo, hi, area = _aeff(run, "effective_area_no_cuts")
     g = rec["spectral_index"] + 1
-    with np.errstate(divide="ignore"):  # the underflow bin's 0 edge: excluded by `good` below
-        frac = (hi**g - lo**g) / (rec["energy_max"] ** g - rec["energy_min"] ** g)
+    frac = (hi**g - lo**g) / (rec["energy_max"] ** g - rec["energy_min"] ** g)
+    cone = (1 - np.cos(np.radians(1))) / (1 - np.cos(np.radians(rec["viewcone_max"])))
     n_sel = np.histogram(dl2["true_energy"][ok], np.append(lo, hi[-1]))[0]
-    expected = n_sel / (n_thrown * frac) * np.pi * rec["max_scatter_range"] ** 2
-    good = (n_sel > 100) & (lo >= rec["energy_min"]) & (hi <= rec["energy_max"])
+    expected = n_sel / (n_thrown * frac * cone) * np.pi * rec["max_scatter_range"] ** 2
+    good = (n_sel > 20) & (lo >= rec["energy_min"]) & (hi <= rec["energy_max"])
     assert good.sum() >= 10
-    np.testing.assert_allclose(area[good], expected[good], rtol=0.02)
-    # and it stays below the simulated area
-    assert area.max() < np.pi * rec["max_scatter_range"] ** 2
+    np.testing.assert_allclose(area[good], expected[good], rtol=1e-6)
+    # and it stays below the simulated area (where the bin has the statistics to say)
+    assert area[good].max() < np.pi * rec["max_scatter_range"] ** 2
 
 
 def test_sensitivity_finite_100gev_to_10tev(run):
@@ -122,7 +138,7 @@ def test_sensitivity_finite_100gev_to_10tev(run):
 def test_plots_written(run):
     for png in (run / "plots").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(list((run / "plots").glob("*.png"))) == 11
+    assert len(list((run / "plots").glob("*.png"))) == 13
 
 
 def test_second_call_has_nothing_to_do(run):

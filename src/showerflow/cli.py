@@ -116,12 +116,28 @@ def _merge(a):
     run_merge(a.inputs, a.output, a.dataset)
 
 
+def _performance_dl2(a):
+    samples = {"gamma": a.gamma, "gamma_diffuse": a.gamma_diffuse, "proton": a.proton}
+    samples["electron"] = a.electron
+    return {k: v for k, v in samples.items() if v}
+
+
+def _optimize(a):
+    from .performance import load_performance_config, run_optimize, write_cuts
+
+    cuts, _ = run_optimize(_performance_dl2(a), load_performance_config(a.config))
+    write_cuts(cuts, a.output)
+    print(a.output)
+
+
 def _performance(a):
-    from .performance import load_performance_config, run_performance, write_outputs
+    from .performance import load_performance_config, read_cuts, run_performance, write_outputs
 
     cfg = load_performance_config(a.config)
-    result = run_performance({"gamma": a.gamma, "proton": a.proton, "electron": a.electron}, cfg)
-    write_outputs(result, a.outdir)
+    cuts = read_cuts(a.cuts) if a.cuts else None
+    result = run_performance(_performance_dl2(a), cfg, cuts=cuts, cuts_path=a.cuts)
+    for path in write_outputs(result, a.outdir).values():
+        print(path)
 
 
 def _status(a):
@@ -179,7 +195,7 @@ def _export_ctapipe_cuts(a):
     from .performance import load_performance_config
 
     cfg = load_performance_config(a.config)
-    print(write_ctapipe_cuts(a.irf, a.output, cfg["quality_cuts"], prefixes=_prefixes(a)))
+    print(write_ctapipe_cuts(a.cuts, a.output, cfg["quality_cuts"], prefixes=_prefixes(a)))
 
 
 def _prefix_arguments(s):
@@ -305,11 +321,21 @@ def build_parser():
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=_merge)
 
+    def performance_inputs(s):
+        s.add_argument("--gamma", required=True, help="DL2 of on-axis gammas")
+        s.add_argument("--gamma-diffuse", help="DL2 of diffuse gammas (FoV-offset IRFs)")
+        s.add_argument("--proton", required=True)
+        s.add_argument("--electron", required=True)
+        s.add_argument("--config", default="config/performance.yaml")
+
+    s = sub.add_parser("optimize", help="gammaness and theta cuts from merged DL2 files")
+    performance_inputs(s)
+    s.add_argument("-o", "--output", required=True, help="the cuts file (FITS)")
+    s.set_defaults(func=_optimize)
+
     s = sub.add_parser("performance", help="IRFs and sensitivity from merged DL2 files")
-    s.add_argument("--gamma", required=True)
-    s.add_argument("--proton", required=True)
-    s.add_argument("--electron", required=True)
-    s.add_argument("--config", default="config/performance.yaml")
+    performance_inputs(s)
+    s.add_argument("--cuts", help="a cuts file to apply (default: optimise them here)")
     s.add_argument("--outdir", required=True)
     s.set_defaults(func=_performance)
 
@@ -336,7 +362,7 @@ def build_parser():
         "export-ctapipe-cuts",
         help="showerflow's gh/theta cuts -> ctapipe cuts file (ctapipe-compute-irf --cuts)",
     )
-    s.add_argument("irf", help="showerflow's IRF file (irf.fits.gz)")
+    s.add_argument("cuts", help="showerflow's cuts file (irf/cuts.fits, `showerflow optimize`)")
     s.add_argument("-o", "--output", required=True, help="cuts FITS file")
     s.add_argument("--config", default=None, help="performance config (its quality_cuts)")
     _prefix_arguments(s)

@@ -459,58 +459,62 @@ def quality_criteria(quality_cuts, prefixes=None):
     return criteria
 
 
-def write_ctapipe_cuts(irf, output, quality_cuts, prefixes=None, offset_max=None):
-    """showerflow's gammaness and theta cuts as ctapipe's cuts file (``OptimizationResult``).
+def write_ctapipe_cuts(cuts_file, output, quality_cuts, prefixes=None):
+    """showerflow's cuts file as ctapipe's cuts file (``OptimizationResult``).
 
     Parameters
     ----------
-    irf : str or Path
-        showerflow's IRF file (its ``GH_CUTS`` and ``THETA_CUTS`` HDUs).
+    cuts_file : str or Path
+        showerflow's cuts file (``irf/cuts.fits``, :func:`showerflow.performance.read_cuts`).
     output : str or Path
         The cuts FITS file, written atomically.
     quality_cuts : dict
         The performance config's ``quality_cuts`` (:func:`quality_criteria`).
     prefixes : dict, optional
-    offset_max : float, optional
-        Upper edge (deg) of the valid field-of-view offset range (default: the last edge
-        of the IRF's effective area offset axis).
 
     Returns
     -------
     ctapipe.irf.OptimizationResult
+        Valid over the cuts file's ``VALIDITY`` ranges (their union in energy and offset).
+
+    Raises
+    ------
+    showerflow.contracts.ContractError
+        For cuts made per FoV-offset bin (ctapipe's cuts file holds one set for the field
+        of view), or a cuts file valid nowhere.
     """
     import astropy.units as u
-    from astropy.io import fits
     from astropy.table import QTable
     from ctapipe.irf import OptimizationResult
 
+    from .performance.cuts import read_cuts
+
     p = {**DEFAULT_PREFIXES, **(prefixes or {})}
-    with fits.open(irf) as hdul:
-        names = [h.name for h in hdul]
-        for need in ("GH_CUTS", "THETA_CUTS", "EFFECTIVE_AREA"):
-            if need not in names:
-                raise ContractError(irf, f"HDU '{need}' missing; a showerflow IRF file has it")
-        gh = QTable.read(hdul["GH_CUTS"])
-        theta = QTable.read(hdul["THETA_CUTS"])
-        aeff = hdul["EFFECTIVE_AREA"].data
-        theta_hi = float(np.max(aeff["THETA_HI"])) if offset_max is None else offset_max
-        theta_lo = float(np.min(aeff["THETA_LO"]))
-    gh_cuts = QTable({k: gh[k] for k in ("low", "high", "center", "cut")})
-    spatial = QTable({k: theta[k] for k in ("low", "high", "center", "cut")})
-    edges = u.Quantity([gh["low"][0], gh["high"][-1]])
-    finite = np.isfinite(edges.to_value(u.TeV)) & (edges.to_value(u.TeV) > 0)
-    lows = gh["low"][np.isfinite(gh["low"]) & (gh["low"] > 0 * u.TeV)]
-    highs = gh["high"][np.isfinite(gh["high"])]
-    e_min = lows.min() if not finite[0] else edges[0]
-    e_max = highs.max() if not finite[1] else edges[1]
+    cuts = read_cuts(cuts_file)
+    if cuts.meta["PEROFFS"]:
+        raise ContractError(
+            cuts_file,
+            "its cuts are per FoV-offset bin (PEROFFS); ctapipe's cuts file holds one set "
+            "of cuts for the field of view: export cuts optimised with "
+            "performance cuts.per_offset: false",
+        )
+    v = cuts.validity
+    e_lo = u.Quantity(v["energy_min"], u.TeV).value
+    e_hi = u.Quantity(v["energy_max"], u.TeV).value
+    if not (np.isfinite(e_lo).any() and np.isfinite(e_hi).any()):
+        raise ContractError(
+            cuts_file, "VALIDITY has no finite energy range: the cuts are valid nowhere"
+        )
     result = OptimizationResult(
-        valid_energy_min=e_min,
-        valid_energy_max=e_max,
-        valid_offset_min=theta_lo * u.deg,
-        valid_offset_max=theta_hi * u.deg,
-        gh_cuts=gh_cuts,
+        valid_energy_min=np.nanmin(e_lo) * u.TeV,
+        valid_energy_max=np.nanmax(e_hi) * u.TeV,
+        valid_offset_min=u.Quantity(v["fov_offset_low"], u.deg).min(),
+        valid_offset_max=u.Quantity(v["fov_offset_high"], u.deg).max(),
+        gh_cuts=QTable({k: cuts.gh[k] for k in ("low", "high", "center", "cut")}),
         clf_prefix=p["classifier"],
-        spatial_selection_table=spatial,
+        spatial_selection_table=QTable(
+            {k: cuts.theta[k] for k in ("low", "high", "center", "cut")}
+        ),
         quality_query=quality_criteria(quality_cuts, p),
     )
     with atomic_path(output) as tmp:

@@ -24,7 +24,6 @@ __all__ = [
     "Model",
     "STAGES",
     "MODELS",
-    "PERFORMANCE_PRODUCTS",
     "stage_of_folder",
     "output_path",
     "staging_path",
@@ -141,15 +140,6 @@ MODELS = {
         trained_on="classification",
         rule="train_classifier",
     ),
-}
-
-#: What the performance stage makes from the merged DL2 of gammas, protons and electrons.
-PERFORMANCE_PRODUCTS = {
-    "irf": "irf/irf.fits.gz",
-    "sensitivity": "performance/sensitivity.ecsv",
-    "angular_resolution": "performance/angular_resolution.ecsv",
-    "energy_bias_resolution": "performance/energy_bias_resolution.ecsv",
-    "provenance": "performance/provenance.json",
 }
 
 

@@ -4,9 +4,12 @@ Every function builds a :class:`matplotlib.figure.Figure` on the Agg canvas (no 
 no display, no global figure registry) and returns it; save it with ``fig.savefig(path)``.
 Axes carry labels with units, logarithmic energy axes, legends and a title naming the data.
 
-Performance plots take the tables of :mod:`showerflow.performance` (or the IRF FITS
-``HDUList`` it writes); ``requirement`` / ``reference`` take the tables of
-:mod:`showerflow.reference` (CTA requirement, published prod3b-v2 curves).
+Performance plots take the tables of :mod:`showerflow.performance` (or the IRF and cuts
+FITS ``HDUList`` it writes); a table with ``fov_offset_low`` / ``fov_offset_high`` columns
+(one block of energy rows per FoV-offset bin) gives one series per offset bin, coloured
+from the centre (dark) to the edge of the field of view (light). ``requirement`` /
+``reference`` take the tables of :mod:`showerflow.reference` (CTA requirement, published
+prod3b-v2 curves).
 
 Model plots take the metrics documents written by the training stage:
 
@@ -34,7 +37,9 @@ from matplotlib.ticker import FuncFormatter
 
 __all__ = [
     "plot_sensitivity",
+    "plot_sensitivity_offset",
     "plot_angular_resolution",
+    "plot_angular_resolution_containment",
     "plot_energy_bias_resolution",
     "plot_effective_area",
     "plot_background_rate",
@@ -66,14 +71,6 @@ def save_figure(fig, path, dpi=120):
 
 ENERGY_FLUX_UNIT = u.Unit("erg cm-2 s-1")
 BACKGROUND_UNIT = u.Unit("s-1 TeV-1 sr-1")
-
-_AEFF_LABELS = {
-    "EFFECTIVE_AREA": "g/h + θ cuts",
-    "EFFECTIVE_AREA_NO_CUTS": "no cuts",
-    "EFFECTIVE_AREA_ONLY_GH": "g/h cut only",
-    "EFFECTIVE_AREA_ONLY_THETA": "θ cut only",
-}
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -249,14 +246,109 @@ def plot_sensitivity(sensitivity, requirement=None, reference=None, title=None, 
     return fig
 
 
+def _offset_blocks(table):
+    """``[(label, rows)]`` per FoV-offset bin of a per-offset table; ``[(None, table)]``
+    for a table without ``fov_offset_low``."""
+    if "fov_offset_low" not in table.colnames:
+        return [(None, table)]
+    low = u.Quantity(table["fov_offset_low"], u.deg).value
+    high = u.Quantity(table["fov_offset_high"], u.deg).value
+    return [
+        (f"FoV offset {lo:g}–{hi:g}°", table[(low == lo) & (high == hi)])
+        for lo, hi in dict.fromkeys(zip(low, high, strict=True))
+    ]
+
+
+def _offset_colors(n):
+    """One colour per FoV-offset bin, dark (centre) to light (edge); C0 for a single bin."""
+    if n <= 1:
+        return ["C0"]
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(0.85 * i / (n - 1)) for i in range(n)]
+
+
+#: Benchmark bins with fewer gammas than this are not drawn (their quantiles are noise).
+MIN_EVENTS = 10
+
+
+def _plot_series(ax, table, column, unit=None, label=None, min_events=0, **style):
+    """One errorbar series of ``column`` against the table's energy bins: finite values
+    (and > 0 with ``positive=True``) of bins with at least ``min_events`` (``n_events``)."""
+    prefix = _energy_prefix(table)
+    regular, center, xerr = _bins(table, prefix)
+    values = u.Quantity(table[column]).to_value(unit) if unit else np.asarray(table[column])
+    values = np.asarray(values, dtype=float)
+    ok = regular & np.isfinite(values)
+    if min_events and "n_events" in table.colnames:
+        ok &= np.asarray(table["n_events"]) >= min_events
+    if style.pop("positive", False):
+        ok &= values > 0
+    style = {"marker": "o", "markersize": 3.5, "linestyle": "", **style}
+    ax.errorbar(center[ok], values[ok], xerr=xerr[:, ok], label=label, **style)
+
+
+def plot_sensitivity_offset(sensitivity_offset, on_axis=None, title=None):
+    """Differential point-source sensitivity (E²·F) per FoV-offset bin.
+
+    Parameters
+    ----------
+    sensitivity_offset : astropy.table.QTable
+        :func:`showerflow.performance.sensitivity_per_offset` (NaN where statistics do
+        not allow); bins with fewer than :data:`MIN_EVENTS` simulated background events
+        (``n_background_mc``) are circled: their background estimate rests on few events.
+    on_axis : astropy.table.QTable, optional
+        The on-axis sensitivity, drawn in black for comparison.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    blocks = _offset_blocks(sensitivity_offset)
+    for (label, rows), color in zip(blocks, _offset_colors(len(blocks)), strict=True):
+        rows = QTable(rows)
+        rows["e2f"] = _energy_flux_sensitivity(rows) * ENERGY_FLUX_UNIT
+        _plot_series(ax, rows, "e2f", ENERGY_FLUX_UNIT, label, color=color, linestyle="-",
+                     positive=True)  # fmt: skip
+        if "n_background_mc" in rows.colnames:  # open: few simulated background events
+            few = QTable(rows[np.asarray(rows["n_background_mc"]) < MIN_EVENTS])
+            _plot_series(ax, few, "e2f", ENERGY_FLUX_UNIT, None, color=color, marker="o",
+                         markersize=8, mfc="white", zorder=0, positive=True)  # fmt: skip
+    if on_axis is not None:
+        rows = QTable(on_axis)
+        rows["e2f"] = _energy_flux_sensitivity(rows) * ENERGY_FLUX_UNIT
+        _plot_series(ax, rows, "e2f", ENERGY_FLUX_UNIT, "on-axis gammas", color="black",
+                     marker="s", positive=True)  # fmt: skip
+    _finish(
+        ax,
+        "Reconstructed energy [TeV]",
+        r"$E^2 \times$ flux sensitivity [erg cm$^{-2}$ s$^{-1}$]",
+        title or f"Sensitivity per FoV offset (5σ Li & Ma{_obs_time_text(sensitivity_offset)})",
+        logy=True,
+    )
+    return fig
+
+
+def _log_plain_ticks(ax):
+    # plain numbers (0.03, 0.05, 0.1, 0.2) on the few decades of the log axis, not 5×10⁻²;
+    # minor ticks labelled at 2, 3 and 5 only, so they do not pile up below a decade
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(_minor_tick_label))
+
+
 def plot_angular_resolution(table, requirement=None, reference=None, title=None, prod5=None):
-    """Angular resolution (68 % containment) versus energy.
+    """Angular resolution (68 % containment) versus energy, one series per FoV-offset bin.
 
     Parameters
     ----------
     table : astropy.table.QTable
         ``true_energy_*`` or ``reco_energy_*`` bins and ``angular_resolution`` (or pyirf's
-        ``angular_resolution_68``) [deg].
+        ``angular_resolution_68``) [deg], optionally ``fov_offset_low/high``; bins with
+        ``n_events`` below :data:`MIN_EVENTS` are left out.
     requirement, reference, prod5 : astropy.table.QTable, optional
         ``energy``, ``angular_resolution`` (:mod:`showerflow.reference`).
     title : str, optional
@@ -267,145 +359,203 @@ def plot_angular_resolution(table, requirement=None, reference=None, title=None,
     """
     fig, axes = _figure()
     ax = axes[0, 0]
-    prefix = _energy_prefix(table)
-    regular, center, xerr = _bins(table, prefix)
     column = next(c for c in table.colnames if c.startswith("angular_resolution"))
-    values = u.Quantity(table[column], u.deg).value
-    ok = regular & np.isfinite(values)
-    ax.errorbar(
-        center[ok],
-        values[ok],
-        xerr=xerr[:, ok],
-        linestyle="",
-        marker="o",
-        markersize=4,
-        label=_label(table, "this analysis"),
-    )
+    blocks = _offset_blocks(table)
+    for (label, rows), color in zip(blocks, _offset_colors(len(blocks)), strict=True):
+        _plot_series(ax, rows, column, u.deg, label or _label(table, "this analysis"), MIN_EVENTS,
+                     color=color)  # fmt: skip
     _plot_requirement(ax, requirement, "angular_resolution", u.deg, "CTA requirement")
     _plot_reference(ax, reference, "angular_resolution", u.deg, "CTA prod3b-v2")
     _plot_prod5(ax, prod5, "angular_resolution", u.deg, "CTAO prod5")
     _finish(
         ax,
-        _energy_label(prefix),
+        _energy_label(_energy_prefix(table)),
         "Angular resolution (68 % containment) [deg]",
         title or "Angular resolution of the gammas (after g/h cut)",
         logy=True,
     )
-    # plain numbers (0.03, 0.05, 0.1, 0.2) on the few decades of the log axis, not 5×10⁻²;
-    # minor ticks labelled at 2, 3 and 5 only, so they do not pile up below a decade
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(_minor_tick_label))
+    _log_plain_ticks(ax)
     return fig
 
 
-def plot_energy_bias_resolution(table, requirement=None, reference=None, title=None, prod5=None):
-    """Energy bias and resolution versus energy.
+_CONTAINMENT_STYLES = {"25": ":", "50": "-.", "68": "-", "95": "--"}
+
+
+def plot_angular_resolution_containment(true_table, reco_table=None, title=None):
+    """Containment radii (25, 50, 68, 95 %) of the angular distance, one panel per offset bin.
+
+    Parameters
+    ----------
+    true_table : astropy.table.QTable
+        Per-offset angular resolution versus true energy (``angular_resolution_25`` ...).
+    reco_table : astropy.table.QTable, optional
+        The same versus reconstructed energy (open markers).
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    blocks = _offset_blocks(true_table)
+    reco_blocks = dict(_offset_blocks(reco_table)) if reco_table is not None else {}
+    ncols = min(3, len(blocks))
+    nrows = -(-len(blocks) // ncols)
+    fig, axes = _figure(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), sharex=True,
+                        sharey=True)  # fmt: skip
+    for k, (label, rows) in enumerate(blocks):
+        ax = axes.flat[k]
+        for i, (key, linestyle) in enumerate(_CONTAINMENT_STYLES.items()):
+            style = {"color": f"C{i}", "linestyle": linestyle, "marker": "."}
+            _plot_series(ax, rows, f"angular_resolution_{key}", u.deg, f"{key} %", MIN_EVENTS,
+                         **style)  # fmt: skip
+            if label in reco_blocks:
+                _plot_series(ax, reco_blocks[label], f"angular_resolution_{key}", u.deg, None,
+                             MIN_EVENTS, **{**style, "marker": "o", "mfc": "none", "linestyle": ""})  # fmt: skip
+        _finish(ax, "Energy [TeV]", "Containment radius [deg]", label or "all offsets", logy=True)
+        _log_plain_ticks(ax)
+    for ax in axes.flat[len(blocks) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        title
+        or "Angular resolution: containment radii per FoV offset (lines: true energy"
+        + (", open circles: reconstructed energy)" if reco_table is not None else ")")
+    )
+    return fig
+
+
+def _offset_legend(ax, blocks, colors, styles):
+    """Legend: the labelled curves already drawn, one colour per FoV-offset bin, one
+    black sample per line style (``styles``: label -> Line2D keywords)."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    for (label, _), color in zip(blocks, colors, strict=True):
+        handles.append(Line2D([], [], color=color, linewidth=4))
+        labels.append(label)
+    for label, style in styles.items():
+        handles.append(Line2D([], [], color="black", **style))
+        labels.append(label)
+    ax.legend(handles, labels, fontsize="small", ncol=2)
+
+
+_BIAS_RES_STYLES = {"bias": {"marker": "s", "linestyle": ":"},
+                    "resolution": {"marker": "o", "linestyle": "-"}}  # fmt: skip
+
+
+def _bias_resolution_panel(ax, table):
+    blocks = _offset_blocks(table)
+    colors = _offset_colors(len(blocks))
+    single = len(blocks) == 1
+    for (_, rows), color in zip(blocks, colors, strict=True):
+        for column, style in _BIAS_RES_STYLES.items():
+            style = {**style, "markersize": 3}
+            if single:  # one bin: a colour per quantity, as for a 1-D benchmark
+                style.update(color=f"C{0 if column == 'bias' else 1}", linestyle="")
+            _plot_series(ax, rows, column, None, column if single else None, MIN_EVENTS,
+                         **(style if single else {**style, "color": color}))  # fmt: skip
+    ax.axhline(0, color="gray", linewidth=0.8)
+    return blocks, colors, single
+
+
+def plot_energy_bias_resolution(table, requirement=None, reference=None, title=None, prod5=None,
+                                reco_table=None):  # fmt: skip
+    """Energy bias and resolution versus energy, per FoV-offset bin.
 
     Parameters
     ----------
     table : astropy.table.QTable
-        ``true_energy_*`` or ``reco_energy_*`` bins, ``bias`` and ``resolution``.
+        ``true_energy_*`` or ``reco_energy_*`` bins, ``bias`` and ``resolution``,
+        optionally ``fov_offset_low/high``.
     requirement, reference : astropy.table.QTable, optional
         ``energy``, ``energy_resolution`` (:mod:`showerflow.reference`).
     title : str, optional
     prod5 : astropy.table.QTable, optional
         ``energy``, ``energy_resolution``, ``energy_bias``
         (:func:`showerflow.reference.prod5_energy_resolution`).
+    reco_table : astropy.table.QTable, optional
+        The same versus reconstructed energy: a second panel.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, axes = _figure()
+    ncols = 1 if reco_table is None else 2
+    fig, axes = _figure(1, ncols, figsize=(7 * ncols, 5), sharey=True)
     ax = axes[0, 0]
-    prefix = _energy_prefix(table)
-    regular, center, xerr = _bins(table, prefix)
-    for column, marker in (("bias", "s"), ("resolution", "o")):
-        values = np.asarray(u.Quantity(table[column]).value, dtype=float)
-        ok = regular & np.isfinite(values)
-        ax.errorbar(
-            center[ok],
-            values[ok],
-            xerr=xerr[:, ok],
-            linestyle="",
-            marker=marker,
-            markersize=4,
-            label=column,
-        )
-    ax.axhline(0, color="gray", linewidth=0.8)
+    blocks, colors, single = _bias_resolution_panel(ax, table)
     _plot_requirement(ax, requirement, "energy_resolution", u.one, "CTA requirement (resolution)")
     _plot_reference(ax, reference, "energy_resolution", u.one, "CTA prod3b-v2 (resolution)")
     _plot_prod5(ax, prod5, "energy_resolution", u.one, "CTAO prod5", " (resolution)")
     _plot_prod5(
         ax, prod5, "energy_bias", u.one, "CTAO prod5", " (bias)", linestyle=":", drop_zero=False
     )
-    _finish(
-        ax,
-        _energy_label(prefix),
-        r"Energy bias / resolution ($E_\mathrm{reco}/E_\mathrm{true} - 1$)",
-        title or "Energy bias and resolution of the gammas (after cuts)",
-    )
+    ylabel = r"Energy bias / resolution ($E_\mathrm{reco}/E_\mathrm{true} - 1$)"
+    name = title or "Energy bias and resolution of the gammas (after cuts)"
+    _finish(ax, _energy_label(_energy_prefix(table)), ylabel, name)
+    if reco_table is not None:
+        _bias_resolution_panel(axes[0, 1], reco_table)
+        _finish(axes[0, 1], _energy_label(_energy_prefix(reco_table)), ylabel,
+                "… versus reconstructed energy")  # fmt: skip
+    if not single:
+        for panel in axes.flat:
+            _offset_legend(panel, blocks, colors, _BIAS_RES_STYLES)
     return fig
 
 
-def _effective_area_curves(irfs_or_table):
-    """(label, energy centre, x errors, area [m²]) for each effective-area variant."""
-    curves = []
+def _effective_area_curves(irfs_or_table, column="effective_area_only_gh"):
+    """(label, table of one offset bin) for each FoV-offset bin of an effective area."""
     if isinstance(irfs_or_table, fits.HDUList):
-        for hdu in irfs_or_table:
-            if hdu.name not in _AEFF_LABELS:
-                continue
-            table = QTable.read(hdu)
-            low = table["ENERG_LO"][0].to_value(u.TeV)
-            high = table["ENERG_HI"][0].to_value(u.TeV)
-            area = table["EFFAREA"][0].to_value(u.m**2)[0]  # first fov-offset bin
-            bins = QTable({"e_low": low * u.TeV, "e_high": high * u.TeV})
-            regular, center, xerr = _bins(bins, "e")
-            curves.append((_AEFF_LABELS[hdu.name], regular, center, xerr, area))
+        from .performance import gadf_effective_area_table
+
+        table = gadf_effective_area_table(irfs_or_table["EFFECTIVE_AREA"])
+        column = "effective_area"
     else:
-        regular, center, xerr = _bins(irfs_or_table, "true_energy")
-        for column in irfs_or_table.colnames:
-            if column.startswith("effective_area"):
-                name = column.upper()
-                label = _AEFF_LABELS.get(name, column)
-                area = u.Quantity(irfs_or_table[column], u.m**2).value
-                curves.append((label, regular, center, xerr, area))
-    if not curves:
-        raise KeyError("no EFFECTIVE_AREA HDU or effective_area column found")
-    return curves
+        table = irfs_or_table
+    if column not in table.colnames:
+        raise KeyError(f"no {column} column in the effective-area table: {table.colnames}")
+    return column, _offset_blocks(table)
 
 
 def plot_effective_area(irfs_or_table, requirement=None, reference=None, title=None, prod5=None):
-    """Effective area versus true energy, with and without the cuts.
+    """Effective area versus true energy per FoV-offset bin: full enclosure and point-like.
 
     Parameters
     ----------
     irfs_or_table : astropy.io.fits.HDUList or astropy.table.QTable
-        The IRF file (``EFFECTIVE_AREA*`` HDUs) or the ``effective_area`` table of
-        :func:`showerflow.performance.run_performance`.
+        The ``effective_area`` table of :func:`showerflow.performance.run_performance`
+        (two panels: full enclosure = g/h cut only, with the first bin's area without
+        cuts; point-like = g/h + θ cuts), or one IRF file (its EFFECTIVE_AREA, one panel).
     requirement, reference, prod5 : astropy.table.QTable, optional
-        ``energy``, ``effective_area`` (:mod:`showerflow.reference`).
+        ``energy``, ``effective_area`` (:mod:`showerflow.reference`); prod5 (after its g/h
+        cut, no θ cut) goes with the full-enclosure panel, the others with the point-like.
     title : str, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, axes = _figure()
-    ax = axes[0, 0]
-    for label, regular, center, xerr, area in _effective_area_curves(irfs_or_table):
-        ok = regular & (area > 0)
-        ax.errorbar(center[ok], area[ok], xerr=xerr[:, ok], marker=".", label=label)
-    _plot_requirement(ax, requirement, "effective_area", u.m**2, "CTA requirement")
-    _plot_reference(ax, reference, "effective_area", u.m**2, "CTA prod3b-v2")
-    _plot_prod5(ax, prod5, "effective_area", u.m**2, "CTAO prod5", " (g/h cut only)")
-    _finish(
-        ax,
-        "True energy [TeV]",
-        r"Effective area [m$^2$]",
-        title or "Gamma effective area",
-        logy=True,
-    )
+    panels = [("effective_area_only_gh", "Full enclosure (g/h cut)")]
+    if not isinstance(irfs_or_table, fits.HDUList):
+        panels.append(("effective_area", "Point-like (g/h + θ cuts)"))
+    else:
+        kind = irfs_or_table["EFFECTIVE_AREA"].header.get("HDUCLAS3", "").lower()
+        panels = [("effective_area", f"Effective area ({kind or 'IRF file'})")]
+    fig, axes = _figure(1, len(panels), figsize=(7 * len(panels), 5), sharey=True)
+    for ax, (column, name) in zip(axes.flat, panels, strict=True):
+        column, blocks = _effective_area_curves(irfs_or_table, column)
+        for (label, rows), color in zip(blocks, _offset_colors(len(blocks)), strict=True):
+            _plot_series(ax, rows, column, u.m**2, label, color=color, marker=".",
+                         linestyle="-", positive=True)  # fmt: skip
+        if column == "effective_area_only_gh":
+            _plot_series(ax, blocks[0][1], "effective_area_no_cuts", u.m**2,
+                         f"no cuts ({(blocks[0][0] or '').removeprefix('FoV offset ')})",
+                         color="gray", marker="", linestyle=":", positive=True)  # fmt: skip
+            _plot_prod5(ax, prod5, "effective_area", u.m**2, "CTAO prod5", " (g/h cut only)")
+        if column == "effective_area" or len(panels) == 1:
+            _plot_requirement(ax, requirement, "effective_area", u.m**2, "CTA requirement")
+            _plot_reference(ax, reference, "effective_area", u.m**2, "CTA prod3b-v2")
+        _finish(ax, "True energy [TeV]", r"Effective area [m$^2$]", name, logy=True)
+    fig.suptitle(title or "Gamma effective area")
     return fig
 
 
@@ -473,13 +623,15 @@ def plot_background_rate(irfs_or_table, reference=None, title=None, max_offset_b
     return fig
 
 
-def plot_theta_gh_cuts(theta_cuts_or_irfs, gh_cuts=None, title=None):
-    """The optimised theta and gammaness cuts versus reconstructed energy.
+def plot_theta_gh_cuts(cuts, gh_cuts=None, title=None):
+    """The theta and gammaness cuts versus reconstructed energy, per FoV-offset bin.
 
     Parameters
     ----------
-    theta_cuts_or_irfs : astropy.table.QTable or astropy.io.fits.HDUList
-        The theta-cut table, or the IRF file holding ``THETA_CUTS`` and ``GH_CUTS``.
+    cuts : showerflow.performance.Cuts, astropy.io.fits.HDUList or astropy.table.QTable
+        The cuts (or a cuts / point-like IRF file holding ``THETA_CUTS`` and ``GH_CUTS``,
+        or the theta-cut table); the energies outside the ``VALIDITY`` range (where the
+        optimisation found no cut, the cuts are fill values) are shaded.
     gh_cuts : astropy.table.QTable, optional
         The gammaness-cut table (needed when the first argument is a table).
     title : str, optional
@@ -487,13 +639,16 @@ def plot_theta_gh_cuts(theta_cuts_or_irfs, gh_cuts=None, title=None):
     Returns
     -------
     matplotlib.figure.Figure
-        Two panels: theta cut [deg] and gammaness cut.
+        Two panels: theta cut [deg] and gammaness cut (with its gamma efficiency).
     """
-    if isinstance(theta_cuts_or_irfs, fits.HDUList):
-        theta_cuts = _read_hdu(theta_cuts_or_irfs, "THETA_CUTS")
-        gh_cuts = _read_hdu(theta_cuts_or_irfs, "GH_CUTS")
+    validity = None
+    if isinstance(cuts, fits.HDUList):
+        theta_cuts, gh_cuts = _read_hdu(cuts, "THETA_CUTS"), _read_hdu(cuts, "GH_CUTS")
+        validity = _read_hdu(cuts, "VALIDITY") if "VALIDITY" in cuts else None
+    elif hasattr(cuts, "validity"):
+        theta_cuts, gh_cuts, validity = cuts.theta, cuts.gh, cuts.validity
     else:
-        theta_cuts = theta_cuts_or_irfs
+        theta_cuts = cuts
     if gh_cuts is None:
         raise ValueError("gh_cuts is needed when theta cuts are given as a table")
     fig, axes = _figure(1, 2, figsize=(11, 4.5))
@@ -501,22 +656,22 @@ def plot_theta_gh_cuts(theta_cuts_or_irfs, gh_cuts=None, title=None):
         (axes[0, 0], theta_cuts, r"$\theta$ cut [deg]", "Direction (θ) cut"),
         (axes[0, 1], gh_cuts, "Gammaness cut (keep ≥) / gamma efficiency", "Gamma/hadron cut"),
     ):
-        bins = QTable({"e_low": table["low"], "e_high": table["high"]})
-        regular, center, xerr = _bins(bins, "e")
-        values = np.asarray(u.Quantity(table["cut"]).value, dtype=float)
-        ok = regular & np.isfinite(values)
-        ax.errorbar(
-            center[ok],
-            values[ok],
-            xerr=xerr[:, ok],
-            linestyle="",
-            marker="o",
-            markersize=4,
-            label="cut",
-        )
-        if "efficiency" in table.colnames:
-            eff = np.asarray(table["efficiency"], dtype=float)
-            ax.plot(center[ok], eff[ok], linestyle=":", marker=".", label="gamma efficiency")
+        table = QTable(table)
+        table["reco_energy_low"], table["reco_energy_high"] = table["low"], table["high"]
+        blocks = _offset_blocks(table)
+        for (label, rows), color in zip(blocks, _offset_colors(len(blocks)), strict=True):
+            _plot_series(ax, rows, "cut", None, "cut" + (f", {label}" if label else ""),
+                         color=color)  # fmt: skip
+            if "efficiency" in rows.colnames:
+                _plot_series(ax, rows, "efficiency", None, "gamma efficiency" if not label else None,
+                             color=color, marker=".", linestyle=":")  # fmt: skip
+        if validity is not None:
+            lo = np.nanmax(u.Quantity(validity["energy_min"], u.TeV).value)
+            hi = np.nanmin(u.Quantity(validity["energy_max"], u.TeV).value)
+            regular, center, _ = _bins(table, "reco_energy")
+            ax.axvspan(np.nanmin(center[regular]) / 2, lo, color="gray", alpha=0.15, lw=0)
+            ax.axvspan(hi, np.nanmax(center[regular]) * 2, color="gray", alpha=0.15, lw=0,
+                       label="outside the valid range")  # fmt: skip
         _finish(ax, "Reconstructed energy [TeV]", ylabel, name)
     if title:
         fig.suptitle(title)

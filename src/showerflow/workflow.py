@@ -21,6 +21,7 @@ __all__ = [
     "check_config",
     "datasets_with_role",
     "performance_dataset",
+    "performance_dl2",
     "dataset_spec",
     "dataset_files",
     "cached_stage_inputs",
@@ -82,8 +83,8 @@ def check_config(config):
                 )
         if spec.get("simtel"):
             check_simtel_dataset(config, name)
-    for particle in ("gamma", "proton", "electron"):
-        ds = config["performance"][particle]
+    for particle in ("gamma", "gamma_diffuse", "proton", "electron"):
+        ds = config["performance"].get(particle)
         if ds is None:
             continue  # no such sample: the performance stage refuses to run (performance_dl2)
         if ds not in datasets:
@@ -96,6 +97,12 @@ def check_config(config):
                 f"config: key 'datasets.{ds}.roles.performance' is 0 but the dataset is "
                 f"the performance stage's {particle} sample"
             )
+    cuts = config["performance"].get("cuts")
+    if cuts is not None and not os.path.isfile(cuts):
+        raise ConfigError(
+            f"config: key 'performance.cuts': no file '{cuts}'; expected a cuts file (FITS, "
+            "as `showerflow optimize` writes), or null to optimise the cuts in this run"
+        )
     for role in ("energy", "classification"):
         if not datasets_with_role(config, role):
             raise ConfigError(f"config: no dataset has a non-zero '{role}' role fraction")
@@ -200,6 +207,28 @@ def performance_dataset(config, particle):
             "instead (e.g. results/dl2/<dataset>.parquet, results/models/classifier.joblib)"
         )
     return ds
+
+
+def performance_dl2(config, results, samples):
+    """Input function of the performance rules: the merged DL2 of each sample, by name.
+
+    Parameters
+    ----------
+    config : dict
+        Validated analysis config.
+    results : str
+        The results folder.
+    samples : list of str
+        ``gamma``, ``gamma_diffuse``, ``proton``, ``electron``.
+
+    Returns
+    -------
+    callable
+        ``wildcards -> {sample: path}`` (for ``unpack``).
+    """
+    return lambda wildcards: {
+        s: f"{results}/dl2/{performance_dataset(config, s)}.parquet" for s in samples
+    }
 
 
 def dataset_spec(config, dataset):
