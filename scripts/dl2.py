@@ -16,4 +16,5 @@ run_dl2(
     skip_bad_files=p.skip_bad_files,
     spec=p.spec,
     chunk_size=p.chunk_size,
+    n_jobs=snakemake.threads,
 )
