@@ -428,3 +428,18 @@ def test_energy_model_refuses_missing_true_energy():
     images.loc[images.index[:10], "true_energy"] = np.nan
     with pytest.raises(ValueError, match="have no finite 'true_energy'"):
         models.train(images, _cfg("energy"))
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_training_does_not_depend_on_threads(name):
+    """The same model (the same predictions, to the bit) from fits on 1 and 3 threads."""
+    e_cls, c_cls, params, module = ESTIMATORS[name]
+    pytest.importorskip(module)
+    images = _images(2000, seed=9)
+    images["reco_energy"] = images["true_energy"]
+    cfg = _with("classifier", c_cls, params, features=_CLASSIFIER_FEATURES)
+    a, b = models.train(images, cfg, n_jobs=1), models.train(images, cfg, n_jobs=3)
+    assert b["counts"]["LST"]["threads"] == 3
+    pa, pb = models.predict_images(a, images), models.predict_images(b, images)
+    assert np.isfinite(pa).mean() > 0.5
+    assert pa.tobytes() == pb.tobytes()

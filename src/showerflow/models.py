@@ -599,8 +599,8 @@ def train(images, cfg, n_jobs=1, log=None):
         t0 = time.perf_counter()
         with limit_threads(est, n_jobs):
             est.fit(X[finite], y[finite])
+        dt = time.perf_counter() - t0
         if log:
-            dt = time.perf_counter() - t0
             log.info(
                 "telescope type %s: fitted in %.1f s (%.0f images/s)",
                 tel_type,
@@ -608,7 +608,12 @@ def train(images, cfg, n_jobs=1, log=None):
                 finite.sum() / max(dt, 1e-9),
             )
         estimators[tel_type] = est
-        counts[tel_type] = {"n_train": int(finite.sum()), "n_test": int((sel & test).sum())}
+        counts[tel_type] = {
+            "n_train": int(finite.sum()),
+            "n_test": int((sel & test).sum()),
+            "fit_seconds": round(dt, 3),
+            "threads": int(n_jobs),
+        }
     return {
         "kind": cfg["kind"],
         "estimators": estimators,

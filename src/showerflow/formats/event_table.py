@@ -234,7 +234,9 @@ def read(path, options=None, entry_stop=None):
     event_id = opts["event_id"]
     events = pd.DataFrame(
         {
-            "obs_id": np.zeros(len(df), np.int64) if obs_id is None else df[obs_id].to_numpy(np.int64),
+            "obs_id": np.zeros(len(df), np.int64)
+            if obs_id is None
+            else df[obs_id].to_numpy(np.int64),
             # no event number: the row number in the file, counted before the selection
             "event_id": df.index.to_numpy(np.int64)
             if event_id is None
