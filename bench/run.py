@@ -5,6 +5,7 @@
     python bench/run.py plan       # plan checkpoint of a 10^4-file dataset vs its I/O floor
     python bench/run.py dag        # snakemake -n through the checkpoints of 10^3..10^5 files
     python bench/run.py throughput # events/s/core, memory, threads vs floors (bench/throughput.py)
+    python bench/run.py models     # candidate estimators: quality, fit/predict speed (bench/models.py)
 
 ``stages``: a batch of toy DL1 files is processed by the real stage functions
 (``showerflow.stages``) and by the floor for the same work: uproot reading the same
@@ -85,12 +86,11 @@ def predict_floor(model, images):
 
     mask = m.quality_mask(images, model["config"]["quality_cuts"])
     for tel_type, est in model["estimators"].items():
-        est.set_params(n_jobs=1)  # as the stage: one thread, a fixed summation order
         sel = mask & (images["tel_type"].to_numpy() == tel_type)
         X = m.derive_features(images[sel], model["features"])
         X = X[np.isfinite(X).all(axis=1)]
-        if len(X):
-            est.predict(X) if model["kind"] == "energy" else est.predict_proba(X)
+        if len(X):  # the estimator's predict / predict_proba, held to one thread
+            m.predict_rows(est, X, model["kind"], n_jobs=1)
 
 
 def bench_stages(args):
@@ -297,9 +297,11 @@ def main(argv=None):
     s.add_argument("--cores", type=int, default=2)
     s.add_argument("--keep", action="store_true", help="keep the work folder")
     s.set_defaults(func=bench_demo)
+    import models  # bench/models.py
     import throughput  # bench/throughput.py
 
     throughput.add_parser(sub)
+    models.add_parser(sub)
     args = p.parse_args(argv)
     args.func(args)
 

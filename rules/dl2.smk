@@ -13,6 +13,7 @@ rule dl2:
         f"{R}/benchmarks/dl2/{{dataset}}/batch-{{batch}}.tsv"
     conda:
         "../envs/showerflow.yaml"
+    threads: 2  # predictions split by rows: the same bytes on any number of threads
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=120,

@@ -17,4 +17,5 @@ run_dl2(
     skip_bad_files=snakemake.config["skip_bad_files"],
     spec=spec_of_settings(batch["requires"]["settings"]),
     chunk_size=snakemake.config["dl2"]["chunk_size"],
+    n_jobs=snakemake.threads,
 )

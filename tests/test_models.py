@@ -172,3 +172,274 @@ def test_training_logs_progress_per_telescope_type(caplog):
     assert "of " in starts[0] and starts[0].endswith("2 threads")
     fitted = [m for m in msgs if "fitted in" in m]
     assert len(fitted) == 2 and all("images/s" in m for m in fitted)
+
+
+# --- any estimator with the scikit-learn API -------------------------------------------------
+
+#: (energy estimator, classifier estimator, parameters of both, module they need)
+ESTIMATORS = {
+    "random_forest": (
+        "sklearn.ensemble.RandomForestRegressor",
+        "sklearn.ensemble.RandomForestClassifier",
+        {"n_estimators": 20, "min_samples_leaf": 5},
+        "sklearn",
+    ),
+    "hist_gradient_boosting": (
+        "sklearn.ensemble.HistGradientBoostingRegressor",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        {"max_iter": 50, "early_stopping": False},
+        "sklearn",
+    ),
+    "lightgbm": (
+        "lightgbm.LGBMRegressor",
+        "lightgbm.LGBMClassifier",
+        {"n_estimators": 50, "verbose": -1, "deterministic": True, "force_row_wise": True},
+        "lightgbm",
+    ),
+    "xgboost": (
+        "xgboost.XGBRegressor",
+        "xgboost.XGBClassifier",
+        {"n_estimators": 50, "max_depth": 4},
+        "xgboost",
+    ),
+}
+
+
+def _with(kind, cls, params, **kw):
+    return _cfg(kind, estimator={"class": cls, "parameters": dict(params)}, **kw)
+
+
+def _count_blocks(monkeypatch):
+    """Count the row blocks predicted (calls of models._score), forcing small blocks."""
+    calls = []
+    score = models._score
+    monkeypatch.setattr(models, "MIN_ROWS_PER_THREAD", 50)
+    monkeypatch.setattr(
+        models, "_score", lambda est, X, kind: calls.append(len(X)) or score(est, X, kind)
+    )
+    return calls
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_any_estimator_trains_both_models_and_threads_do_not_change_predictions(name, monkeypatch):
+    """Regressor and classifier of each library train (threads set the way each takes
+    them: n_jobs or OpenMP), learn the physics, and predict bit-identical values with 1 and
+    2 threads, the rows then split over two threads."""
+    e_cls, c_cls, params, module = ESTIMATORS[name]
+    pytest.importorskip(module)
+    images = _images(3000, seed=5)
+    images["reco_energy"] = images["true_energy"]
+    energy = models.train(images, _with("energy", e_cls, params), n_jobs=2)
+    classifier = models.train(
+        images, _with("classifier", c_cls, params, features=_CLASSIFIER_FEATURES), n_jobs=2
+    )
+    if module != "sklearn":
+        assert module in energy["versions"]
+    test = models.shower_test_mask(images["obs_id"], images["event_id"], 0.3, 0)
+    timg = images[test].reset_index(drop=True)
+    codes, _ = pd.factorize(timg["event_id"])
+    first = np.unique(codes, return_index=True)[1]
+    e1, _ = models.predict_events(energy, timg, codes, n_jobs=1)
+    g1, _ = models.predict_events(classifier, timg, codes, n_jobs=1)
+    m = models.energy_metrics(timg["true_energy"].to_numpy()[first], e1)
+    assert m["r2"] > 0.9
+    is_gamma = timg["particle"].to_numpy()[first] == "gamma"
+    assert models.classifier_metrics(is_gamma, g1)["roc_auc"] > 0.9
+    assert np.nanmin(g1) >= 0 and np.nanmax(g1) <= 1
+    calls = _count_blocks(monkeypatch)
+    e2, _ = models.predict_events(energy, timg, codes, n_jobs=2)
+    g2, _ = models.predict_events(classifier, timg, codes, n_jobs=2)
+    assert len(calls) == 8  # 2 models x 2 telescope types x 2 threads' blocks
+    assert e1.tobytes() == e2.tobytes() and g1.tobytes() == g2.tobytes()
+
+
+_CLASSIFIER_FEATURES = ["log10_reco_energy", "log10_hillas_intensity", "hillas_width"]
+
+
+def test_forest_own_threads_are_replaced_by_row_blocks(monkeypatch):
+    """A forest keeps n_jobs=1 inside each block (its own threads would add the trees in
+    the order they finish), and gets its n_jobs back afterwards."""
+    images = _images(2000)
+    model = models.train(images, _cfg("energy"), n_jobs=2)
+    est = model["estimators"]["LST"]
+    seen = []
+    score = models._score
+    monkeypatch.setattr(models, "MIN_ROWS_PER_THREAD", 50)
+    monkeypatch.setattr(
+        models, "_score", lambda e, X, kind: seen.append(e.n_jobs) or score(e, X, kind)
+    )
+    est.set_params(n_jobs=7)
+    models.predict_images(model, images, n_jobs=2)
+    assert seen and set(seen) == {1}
+    assert est.n_jobs == 7
+
+
+def test_classifier_with_decision_function_only():
+    """A classifier without predict_proba scores by the logistic of its decision_function."""
+    images = _images(2000, seed=4)
+    images["reco_energy"] = images["true_energy"]
+    cfg = _with(
+        "classifier",
+        "sklearn.linear_model.SGDClassifier",
+        {"loss": "hinge"},
+        features=_CLASSIFIER_FEATURES,
+    )
+    model = models.train(images, cfg)
+    score = models.predict_images(model, images)
+    ok = np.isfinite(score)
+    assert ok.mean() > 0.5 and ((score[ok] > 0) & (score[ok] < 1)).all()
+    is_gamma = (images["particle"] == "gamma").to_numpy()
+    assert models.classifier_metrics(is_gamma[ok], score[ok])["roc_auc"] > 0.8
+
+
+def test_permutation_importances_for_estimators_without_their_own():
+    """HistGradientBoosting has no feature_importances_: permutation importances on the
+    held-out images stand in, summing to 1 and ranking the width first for the classifier
+    (in _images gammas and hadrons differ by image width only)."""
+    images = _images(3000, seed=6)
+    images["reco_energy"] = images["true_energy"]
+    cfg = _with(
+        "classifier",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        {"max_iter": 30},
+        features=_CLASSIFIER_FEATURES,
+    )
+    model = models.train(images, cfg)
+    assert models.feature_importances(model) == {}
+    imp = models.feature_importances(model, images)
+    assert set(imp) == {"LST", "MST"}
+    for values in imp.values():
+        assert sum(values.values()) == pytest.approx(1.0)
+        assert max(values, key=values.get) == "hillas_width"
+    assert models.importance_method(model["estimators"]["LST"]) == "permutation"
+
+
+class LabelOnlyClassifier:
+    """A classifier that gives labels only (no predict_proba, no decision_function)."""
+
+    _estimator_type = "classifier"
+
+    def __init__(self, threshold=0.5):
+        self.threshold = threshold
+
+    def get_params(self, deep=True):
+        return {"threshold": self.threshold}
+
+    def set_params(self, **params):
+        self.threshold = params.get("threshold", self.threshold)
+        return self
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags())  # fmt: skip
+
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        return (X[:, 0] > self.threshold).astype(int)
+
+
+@pytest.mark.parametrize(
+    "kind, estimator, message",
+    [
+        ("energy", {"class": "sklearn.ensemble.NoSuchForest"},
+         "key 'estimator.class': cannot import 'sklearn.ensemble.NoSuchForest'"),
+        ("energy", {"class": "nosuchpackage.Regressor"},
+         "cannot import 'nosuchpackage.Regressor' (ModuleNotFoundError"),
+        ("energy", {"class": "sklearn.ensemble.RandomForestClassifier"},
+         "RandomForestClassifier is not a regressor (scikit-learn sees a classifier); "
+         "kind 'energy' needs a regressor"),
+        ("classifier", {"class": "sklearn.ensemble.HistGradientBoostingRegressor"},
+         "is not a classifier (scikit-learn sees a regressor)"),
+        ("classifier", {"class": "test_models.LabelOnlyClassifier"},
+         "LabelOnlyClassifier with these parameters has neither predict_proba nor "
+         "decision_function"),
+        ("classifier", {"class": "sklearn.svm.SVC", "parameters": {"probability": False}},
+         None),  # decision_function: accepted
+        ("energy", {"class": "sklearn.ensemble.HistGradientBoostingRegressor",
+                    "parameters": {"n_jobs": 4}},
+         "key 'estimator.parameters.n_jobs': threads are set by showerflow"),
+        ("energy", {"class": "sklearn.ensemble.HistGradientBoostingRegressor",
+                    "parameters": {"n_trees": 4}},
+         "key 'estimator.parameters': sklearn.ensemble.HistGradientBoostingRegressor does "
+         "not accept ['n_trees']"),
+        ("energy", {"class": "numpy.pi"}, "is not a scikit-learn estimator class"),
+    ],
+)  # fmt: skip
+def test_check_estimator_config_names_file_and_key(kind, estimator, message, tmp_path):
+    """A model YAML whose estimator cannot do the job fails when it is loaded (before any
+    data is read), naming the file and the key; the same check as a pure function."""
+    import yaml
+
+    from showerflow.config import ConfigError
+
+    cfg = {"kind": kind, "estimator": estimator, "features": ["hillas_width"]}
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    if message is None:
+        models.load_model_config(path)
+        models.check_estimator_config(_cfg(kind, estimator=estimator), "x.yaml")
+        return
+    with pytest.raises(ConfigError) as err:
+        models.load_model_config(path)
+    assert str(err.value).startswith(f"{path}: key 'estimator.")
+    assert message in str(err.value)
+    with pytest.raises(ConfigError, match="^x.yaml: key 'estimator"):
+        models.check_estimator_config(_cfg(kind, estimator=estimator), "x.yaml")
+
+
+def test_check_model_configs_matches_kinds(tmp_path):
+    from conftest import REPO
+
+    from showerflow.config import ConfigError
+
+    good = {"energy": REPO / "config/models/energy.yaml",
+            "classifier": REPO / "config/models/classifier.yaml"}  # fmt: skip
+    cfgs = models.check_model_configs(good)
+    assert cfgs["energy"]["kind"] == "energy" and cfgs["classifier"]["kind"] == "classifier"
+    swapped = {"energy": good["classifier"], "classifier": good["energy"]}
+    with pytest.raises(ConfigError, match="classifier.yaml: key 'kind': 'classifier', but the "
+                       "config's models.energy needs kind 'energy'"):  # fmt: skip
+        models.check_model_configs(swapped)
+    with pytest.raises(ConfigError, match="key 'models.classifier': file .*nope.yaml does not"):
+        models.check_model_configs({**good, "classifier": tmp_path / "nope.yaml"})
+
+
+def test_training_columns_need_energies_only_when_used():
+    plain = _cfg("classifier", features=["log10_hillas_intensity", "hillas_width"],
+                 combine_weights="none")  # fmt: skip
+    cols = models.training_columns(plain)
+    assert "reco_energy" not in cols and "true_energy" not in cols
+    assert {"obs_id", "event_id", "tel_type", "particle", "hillas_intensity"} <= cols
+    assert "reco_energy" in models.training_columns(
+        _cfg("classifier", features=["log10_reco_energy"])
+    )
+    assert "reco_energy" in models.training_columns(
+        _cfg("classifier", combine_weights="reco_energy")
+    )
+    assert "true_energy" in models.training_columns(_cfg("energy"))
+
+
+def test_energy_model_refuses_missing_true_energy():
+    images = _images(500)
+    images.loc[images.index[:10], "true_energy"] = np.nan
+    with pytest.raises(ValueError, match="have no finite 'true_energy'"):
+        models.train(images, _cfg("energy"))
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_training_does_not_depend_on_threads(name):
+    """The same model (the same predictions, to the bit) from fits on 1 and 3 threads."""
+    e_cls, c_cls, params, module = ESTIMATORS[name]
+    pytest.importorskip(module)
+    images = _images(2000, seed=9)
+    images["reco_energy"] = images["true_energy"]
+    cfg = _with("classifier", c_cls, params, features=_CLASSIFIER_FEATURES)
+    a, b = models.train(images, cfg, n_jobs=1), models.train(images, cfg, n_jobs=3)
+    assert b["counts"]["LST"]["threads"] == 3
+    pa, pb = models.predict_images(a, images), models.predict_images(b, images)
+    assert np.isfinite(pa).mean() > 0.5
+    assert pa.tobytes() == pb.tobytes()

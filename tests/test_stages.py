@@ -272,3 +272,68 @@ def test_training_sample_is_bounded_and_trains_the_same_model(trained, tmp_path)
     # reproducible: a second read gives the same rows
     again = stages.read_training_sample(paths, cols, cfg, batch_size=1000)
     pd.testing.assert_frame_equal(sample, again)
+
+
+@pytest.fixture(scope="module")
+def forests(trained, tmp_path_factory):
+    """The random forests (the models' former default) trained on the same tables."""
+    out = tmp_path_factory.mktemp("forests")
+    examples = REPO / "config" / "examples" / "models"
+    for name, yaml_name in (("energy", "random-forest-energy.yaml"),
+                            ("classifier", "random-forest-classifier.yaml")):  # fmt: skip
+        stages.run_train([trained / f"{name}.json"], examples / yaml_name,
+                         out / f"{name}.joblib", out / f"{name}.metrics.json", n_jobs=2)  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("which", ["default", "random_forest"])
+def test_dl2_bytes_do_not_depend_on_threads(
+    which, small_production, trained, forests, tmp_path, monkeypatch
+):
+    """DL2 with 1 and 2 prediction threads writes byte-identical files: the rows are
+    split over two threads (each block on one thread), and every row is computed as on
+    one thread, for the default models and for forests (whose own n_jobs would not be)."""
+    from showerflow import models
+
+    folder = trained if which == "default" else forests
+    files = small_production["gamma"][:1] + small_production["proton"][:1]
+    args = (folder / "energy.joblib", folder / "classifier.joblib")
+    one = stages.run_dl2(files, *args, tmp_path / "1", tmp_path / "1.json", n_jobs=1)
+    blocks = []
+    score = models._score
+    monkeypatch.setattr(models, "MIN_ROWS_PER_THREAD", 200)
+    monkeypatch.setattr(models, "_score", lambda e, X, k: blocks.append(len(X)) or score(e, X, k))
+    two = stages.run_dl2(files, *args, tmp_path / "2", tmp_path / "2.json", n_jobs=2)
+    # 2 files x 2 models x 2 telescope types, each in 2 blocks
+    assert len(blocks) == 16 and min(blocks) >= 200
+    for a, b in zip(one["outputs"], two["outputs"], strict=True):
+        assert Path(a["output"]).name == Path(b["output"]).name
+        assert Path(a["output"]).read_bytes() == Path(b["output"]).read_bytes()
+    dl2 = read_table(one["outputs"][0]["output"])[0]
+    assert dl2["gammaness"].notna().mean() > 0.9
+
+
+def test_train_classifier_without_reco_energy(small_production, tmp_path):
+    """A classifier whose features use no energy trains on tables without reco_energy
+    (no energy model applied); its per-energy metrics are empty, with a note."""
+    import yaml
+
+    g, p = small_production["gamma"], small_production["proton"]
+    stages.run_training_data(g[:1] + p[:2], tmp_path / "t", tmp_path / "t.json")
+    assert "reco_energy" not in pd.read_parquet(stages.resolve_outputs([tmp_path / "t.json"])[0])
+    cfg = yaml.safe_load((MODELS / "classifier.yaml").read_text())
+    cfg["features"] = [f for f in cfg["features"] if "reco_energy" not in f]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    metrics = stages.run_train(
+        [tmp_path / "t.json"], tmp_path / "c.yaml", tmp_path / "c.joblib", tmp_path / "c.json"
+    )
+    assert metrics["roc_auc"] > 0.8
+    assert metrics["bins"]["roc_auc"] == [] and metrics["bins"]["reco_energy_low"] == []
+    assert "no reco_energy" in json.loads((tmp_path / "c.json").read_text())["note"]
+    # a feature that needs the energy still needs it, and says which column is missing
+    cfg["features"].append("log10_reco_energy")
+    (tmp_path / "c2.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ContractError, match="column 'reco_energy' missing"):
+        stages.run_train(
+            [tmp_path / "t.json"], tmp_path / "c2.yaml", tmp_path / "c2.joblib", tmp_path / "m.json"
+        )

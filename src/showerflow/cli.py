@@ -105,6 +105,7 @@ def _dl2(a):
         skip_bad_files=a.skip_bad_files,
         spec=spec,
         chunk_size=a.chunk_size,
+        n_jobs=a.jobs,
     )
     for rec in m["outputs"]:
         print(rec["output"])
@@ -298,7 +299,7 @@ def build_parser():
     s.add_argument("--config", required=True)
     s.add_argument("-o", "--output", required=True, help="model file (.joblib)")
     s.add_argument("--metrics", required=True, help="metrics JSON")
-    s.add_argument("-j", "--jobs", type=int, default=1)
+    s.add_argument("-j", "--jobs", type=int, default=1, help="threads of the fit and predictions")
     s.set_defaults(func=_train)
 
     s = sub.add_parser("dl2", help="apply both models to DL1 files")
@@ -310,6 +311,9 @@ def build_parser():
         type=int,
         default=100_000,
         help="events read, predicted and written at a time (bounds memory)",
+    )
+    s.add_argument(
+        "-j", "--jobs", type=int, default=1, help="prediction threads (outputs do not depend on it)"
     )
     _format_arguments(s)
     _batch_arguments(s)

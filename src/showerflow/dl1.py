@@ -104,7 +104,7 @@ def _check_columns(tree, path, name, columns):
             )
 
 
-def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_start=None):
+def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_start=None, tree=None):
     """Read columns of one DL1 tree into a DataFrame, checking the contract.
 
     Parameters
@@ -120,15 +120,19 @@ def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_star
         First entry to read (a chunk). A chunk is not checked for all-NaN columns (a
         few events may lack a value); the whole-file check is the catalog's
         (:func:`inspect_dl1`).
+    tree : uproot.TTree, optional
+        The tree, already opened and its columns checked (reading a file in chunks
+        opens each tree once).
 
     Returns
     -------
     pandas.DataFrame
     """
-    handle = handle if handle is not None else open_dl1(path)
-    tree = _tree(handle, path, name)
     columns = list(columns or _TREES[name])
-    _check_columns(tree, path, name, columns)
+    if tree is None:
+        handle = handle if handle is not None else open_dl1(path)
+        tree = _tree(handle, path, name)
+        _check_columns(tree, path, name, columns)
     try:
         arrays = tree.arrays(columns, library="np", entry_start=entry_start, entry_stop=entry_stop)
     except Exception as err:
@@ -265,6 +269,7 @@ def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
     handle = handle if handle is not None else open_dl1(path)
     ev_tree = _tree(handle, path, EVENTS_TREE)
     img_tree = _tree(handle, path, IMAGES_TREE)
+    _check_columns(ev_tree, path, EVENTS_TREE, EVENT_COLUMNS)
     _check_columns(img_tree, path, IMAGES_TREE, IMAGE_COLUMNS)
     n_events = ev_tree.num_entries if entry_stop is None else min(entry_stop, ev_tree.num_entries)
     n_images = img_tree.num_entries
@@ -275,8 +280,19 @@ def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
     img_start = 0
     for start in range(0, max(n_events, 1), step):
         stop = min(start + step, n_events)
-        events = read_tree(path, EVENTS_TREE, handle=handle, entry_start=start, entry_stop=stop)
+        events = read_tree(path, EVENTS_TREE, entry_start=start, entry_stop=stop, tree=ev_tree)
         keys = _event_keys(events)
+        if stop == ev_tree.num_entries and len(keys):
+            # the file's last events: every image left is theirs (checked once read)
+            images = read_tree(
+                path, IMAGES_TREE, entry_start=img_start, entry_stop=n_images, tree=img_tree
+            )
+            outside = np.flatnonzero(~np.isin(_event_keys(images), keys))
+            if len(outside):
+                _image_order_error(path, img_start + int(outside[0]), images.iloc[outside[0]])
+            img_start = n_images
+            yield events, images
+            continue
         guess = 1.2 * per_event * len(events) + 16
         img_stop = (
             _image_stop(path, img_tree, keys, img_start, n_images, guess)
@@ -284,7 +300,7 @@ def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
             else img_start
         )
         images = read_tree(
-            path, IMAGES_TREE, handle=handle, entry_start=img_start, entry_stop=img_stop
+            path, IMAGES_TREE, entry_start=img_start, entry_stop=img_stop, tree=img_tree
         )
         img_start = img_stop
         yield events, images
@@ -292,13 +308,17 @@ def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
         bad = img_tree.arrays(
             ["obs_id", "event_id"], library="np", entry_start=img_start, entry_stop=img_start + 1
         )
-        raise ContractError(
-            path,
-            f"image entry {img_start} (obs_id={int(bad['obs_id'][0])} "
-            f"event_id={int(bad['event_id'][0])}) belongs to no event of tree 'events' or is "
-            "not stored with the other images of its event; tree 'images' must hold each "
-            "event's images together, in the order of tree 'events'",
-        )
+        _image_order_error(path, img_start, {k: v[0] for k, v in bad.items()})
+
+
+def _image_order_error(path, entry, ids):
+    raise ContractError(
+        path,
+        f"image entry {entry} (obs_id={int(ids['obs_id'])} "
+        f"event_id={int(ids['event_id'])}) belongs to no event of tree 'events' or is "
+        "not stored with the other images of its event; tree 'images' must hold each "
+        "event's images together, in the order of tree 'events'",
+    )
 
 
 def inspect_dl1(path):

@@ -820,7 +820,8 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1, receipts=N
     metrics_output : str
         Metrics JSON.
     n_jobs : int
-        Threads of the estimator's ``fit`` (the rule's ``threads``).
+        Threads of the estimator's ``fit`` and of the test predictions (the rule's
+        ``threads``; the predictions do not depend on them).
     receipts : dict, optional
         Dataset -> receipt path: the tables used, with their size and mtime
         (:func:`write_receipts`).
@@ -838,14 +839,13 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1, receipts=N
         log.warning("left out %s: the stage failed on %s: %s", f["output"], f["file"], f["reason"])
     if not inputs:
         raise ValueError(f"no training table for the {cfg['kind']} model")
-    needed = set(models.feature_columns(cfg["features"]))
-    needed |= {"obs_id", "event_id", "tel_type", "particle", "true_energy", "file_uuid"}
-    if cfg["combine_weights"] != "none":
-        needed.add(cfg["combine_weights"])
+    # what the model needs (a classifier needs reco_energy only when a feature, cut or
+    # weight uses it), the quality cuts' columns when the tables have them (else the cut
+    # says so), and reco_energy for a classifier's per-energy metrics when it is there
+    have = set(pq.read_schema(inputs[0]).names)
+    needed = models.training_columns(cfg) | (_cut_columns(cfg) & have)
     if cfg["kind"] == "classifier":
-        needed.add("reco_energy")
-    # columns the quality cuts name, when the tables have them (else the cut says so)
-    needed |= _cut_columns(cfg) & set(pq.read_schema(inputs[0]).names)
+        needed |= {"reco_energy"} & have
     images = read_training_sample(inputs, sorted(needed), cfg)
     log.info(
         "%s model: %d training tables, %d images of %d showers; kept %d images "
@@ -873,16 +873,20 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1, receipts=N
     timg = images[test].reset_index(drop=True)
     # an event is (file, obs_id, event_id): runs of different datasets may share numbers
     codes = timg.groupby(["file_uuid", "obs_id", "event_id"], sort=False).ngroup().to_numpy()
-    value, _ = models.predict_events(model, timg, codes)
+    value, _ = models.predict_events(model, timg, codes, n_jobs=n_jobs)
     first = np.unique(codes, return_index=True)[1]
     ev = timg.iloc[first].reset_index(drop=True)
     if cfg["kind"] == "energy":
-        metrics = models.energy_metrics(ev["true_energy"].to_numpy(), value)
+        metrics = models.energy_metrics(ev[cfg["target"]].to_numpy(), value)
     else:
+        reco = ev["reco_energy"].to_numpy() if "reco_energy" in ev else None
         metrics = models.classifier_metrics(
-            (ev["particle"] == cfg["signal"]).to_numpy(), value, ev["reco_energy"].to_numpy()
+            (ev["particle"] == cfg["signal"]).to_numpy(), value, reco
         )
-    metrics["feature_importances"] = models.feature_importances(model)
+    metrics["feature_importances"] = models.feature_importances(model, timg, n_jobs)
+    metrics["feature_importance_method"] = {
+        t: models.importance_method(model["estimators"][t]) for t in metrics["feature_importances"]
+    }
     metrics["per_tel_type"] = model["counts"]
     metrics["training_inputs"] = [str(p) for p in inputs]
     metrics["left_out"] = failed
@@ -895,7 +899,7 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1, receipts=N
     return metrics
 
 
-def dl2_events(events, images, energy_model, classifier, path=""):
+def dl2_events(events, images, energy_model, classifier, path="", n_jobs=1):
     """Apply both models to events and their images: one DL2 row per event.
 
     Parameters
@@ -905,19 +909,23 @@ def dl2_events(events, images, energy_model, classifier, path=""):
     energy_model, classifier : dict
     path : str
         The file they came from (for error messages).
+    n_jobs : int
+        Threads of the predictions; the rows do not depend on it
+        (:func:`showerflow.models.predict_rows`).
 
     Returns
     -------
     pandas.DataFrame
         DL2_COLUMNS, one row per event, in the order of ``events``.
     """
-    images = images.copy()
+    # a shallow copy: the event columns are added without copying the image columns
+    images = images.copy(deep=False)
     idx = _event_index(events, images, path) if len(images) else np.zeros(0, np.int64)
     for col in _EVENT_COLUMNS_FOR_IMAGES:
         images[col] = events[col].to_numpy()[idx]
-    energy, _ = models.predict_events(energy_model, images, idx, len(events))
+    energy, _ = models.predict_events(energy_model, images, idx, len(events), n_jobs=n_jobs)
     images["reco_energy"] = energy[idx]
-    gammaness, _ = models.predict_events(classifier, images, idx, len(events))
+    gammaness, _ = models.predict_events(classifier, images, idx, len(events), n_jobs=n_jobs)
     out = events[[c for c in DL2_COLUMNS if c in events.columns]].reset_index(drop=True)
     out["reco_energy"] = energy
     out["gammaness"] = gammaness
@@ -925,12 +933,20 @@ def dl2_events(events, images, energy_model, classifier, path=""):
 
 
 def dl2_chunks(
-    path, energy_model, classifier, chunk_size=None, entry_stop=None, spec=None, role="performance"
+    path,
+    energy_model,
+    classifier,
+    chunk_size=None,
+    entry_stop=None,
+    spec=None,
+    role="performance",
+    n_jobs=1,
 ):
     """DL2 of one DL1 file, chunk by chunk (the format's ``iterate``).
 
-    Every event is computed from its own images only, so the rows are the same whatever
-    the chunk size (predictions run on one thread, in a fixed order).
+    Every event is computed from its own images only, and every image's prediction in
+    the same order of operations whatever the threads, so the rows are the same whatever
+    the chunk size and ``n_jobs``.
 
     Parameters
     ----------
@@ -943,6 +959,8 @@ def dl2_chunks(
         The file's dataset (format, options, role split); default ROOT, roles by file.
     role : str
         With ``role_split: event``, the events of this role are kept.
+    n_jobs : int
+        Threads of the predictions.
 
     Returns
     -------
@@ -968,7 +986,7 @@ def dl2_chunks(
         n = 0
         for d in itertools.chain([first], chunks):
             d = select_role(d, spec, role)
-            yield dl2_events(d.events, d.images, energy_model, classifier, path)
+            yield dl2_events(d.events, d.images, energy_model, classifier, path, n_jobs)
             n += d.n_events
             now = time.perf_counter()
             if now - last >= PROGRESS_SECONDS:
@@ -979,7 +997,14 @@ def dl2_chunks(
 
 
 def dl2_table(
-    path, energy_model, classifier, entry_stop=None, spec=None, role="performance", chunk_size=None
+    path,
+    energy_model,
+    classifier,
+    entry_stop=None,
+    spec=None,
+    role="performance",
+    chunk_size=None,
+    n_jobs=1,
 ):
     """Apply both models to one DL1 file: one DL2 row per event.
 
@@ -994,6 +1019,8 @@ def dl2_table(
         With ``role_split: event``, the events of this role are kept.
     chunk_size : int, optional
         Events per chunk read (the result does not depend on it).
+    n_jobs : int
+        Threads of the predictions (the result does not depend on them).
 
     Returns
     -------
@@ -1001,7 +1028,9 @@ def dl2_table(
         The DL2 events and the run's simulation record; ``attrs`` of the table hold
         ``n_events_in`` (events read) and ``uuid``.
     """
-    info, rows = dl2_chunks(path, energy_model, classifier, chunk_size, entry_stop, spec, role)
+    info, rows = dl2_chunks(
+        path, energy_model, classifier, chunk_size, entry_stop, spec, role, n_jobs
+    )
     out = pd.concat(list(rows), ignore_index=True)
     out.attrs.update(n_events_in=info["n_events_in"], uuid=info["uuid"])
     return out, info["simulation"]
@@ -1015,6 +1044,7 @@ def run_dl2(
     skip_bad_files=False,
     spec=None,
     chunk_size=DEFAULT_CHUNK_SIZE,
+    n_jobs=1,
 ):
     """Write the DL2 table of each DL1 file of a batch, with its simulation record.
 
@@ -1035,6 +1065,9 @@ def run_dl2(
         The dataset (format, options, role split); default ROOT, roles by file.
     chunk_size : int, optional
         Events per chunk; None reads each file whole.
+    n_jobs : int
+        Threads of the models' predictions (the rule's ``threads``). The outputs are
+        byte-identical whatever it is (:func:`showerflow.models.predict_rows`).
 
     Returns
     -------
@@ -1046,7 +1079,9 @@ def run_dl2(
     settings = batch["requires"]["settings"]
 
     def make(path):
-        info, rows = dl2_chunks(path, e_model, c_model, chunk_size, settings["max_events"], spec)
+        info, rows = dl2_chunks(
+            path, e_model, c_model, chunk_size, settings["max_events"], spec, n_jobs=n_jobs
+        )
         _check_naming(path, info["uuid"], settings["naming"])
         info["simulation"] = info.pop("runs")
         if (spec or {}).get("role_split", "file") != "event":
