@@ -94,6 +94,8 @@ def predict_floor(model, images):
 
 
 def bench_stages(args):
+    from throughput import by_hand, hand_batch, run_batch  # bench/throughput.py
+
     from showerflow import stages
     from showerflow.contracts import EVENT_COLUMNS, IMAGE_COLUMNS
     from showerflow.models import load_model
@@ -106,38 +108,38 @@ def bench_stages(args):
         d = simulate_production(tmp / "d", "gamma_diffuse", 1, 1_000_000, seed=3, first_obs_id=50)
         p = simulate_production(tmp / "p", "proton", 2, 4_000_000, seed=3, first_obs_id=100)
         cfg = REPO / "config" / "models"
-        stages.run_training_data([g[0], d[0]], tmp / "e", tmp / "e.m.json")
-        stages.run_train(
-            [tmp / "e.m.json"], cfg / "energy.yaml", tmp / "e.joblib", tmp / "e.json", n_jobs=2
+        te = by_hand(stages.run_training_data, [g[0], d[0]], tmp / "e")
+        stages.run_train(te, cfg / "energy.yaml", tmp / "e.joblib", tmp / "e.json", n_jobs=2)
+        tc = by_hand(
+            stages.run_training_data, [g[0], d[0]] + p, tmp / "c", energy_model=tmp / "e.joblib"
         )
-        stages.run_training_data(
-            [g[0], d[0]] + p, tmp / "c", tmp / "c.m.json", energy_model=tmp / "e.joblib"
-        )
-        stages.run_train(
-            [tmp / "c.m.json"], cfg / "classifier.yaml", tmp / "c.joblib", tmp / "c.json", n_jobs=2
-        )
+        stages.run_train(tc, cfg / "classifier.yaml", tmp / "c.joblib", tmp / "c.json", n_jobs=2)
         batch = [str(x) for x in g[1:]]
         trees = {"simulation": None, "events": list(EVENT_COLUMNS), "images": list(IMAGE_COLUMNS)}
         n_events = sum(uproot.open(f)["events"].num_entries for f in batch)
 
         # training data: stage vs read + write
-        t_stage = best(
-            lambda: stages.run_training_data(batch, tmp / "t", tmp / "t.json"), args.repeat
-        )
-        table = pd.concat([pd.read_parquet(p) for p in stages.resolve_outputs([tmp / "t.json"])])
+        rec = hand_batch(batch, tmp / "t")
+        t_stage = best(lambda: run_batch(stages.run_training_data, rec, tmp / "t"), args.repeat)
+        table = pd.concat([pd.read_parquet(p) for p in rec["outputs"].values()])
         t_read = best(lambda: read_floor(batch, trees), args.repeat)
         t_write = best(lambda: write_floor(table, tmp / "floor.parquet"), args.repeat)
         rows = [("training data", n_events, t_stage, t_read + t_write, t_read, t_write, 0.0)]
 
         # DL2: stage vs read + write + predict
         e_model, c_model = load_model(tmp / "e.joblib"), load_model(tmp / "c.joblib")
+        rec = hand_batch(batch, tmp / "dl2")
         t_stage = best(
-            lambda: stages.run_dl2(
-                batch, tmp / "e.joblib", tmp / "c.joblib", tmp / "dl2", tmp / "dl2.json"
+            lambda: run_batch(
+                stages.run_dl2,
+                rec,
+                tmp / "dl2",
+                energy=tmp / "e.joblib",
+                classifier=tmp / "c.joblib",
             ),
             args.repeat,
         )
-        dl2 = pd.concat([pd.read_parquet(p) for p in stages.resolve_outputs([tmp / "dl2.json"])])
+        dl2 = pd.concat([pd.read_parquet(p) for p in rec["outputs"].values()])
         images = pd.concat([stages.training_table(f, e_model) for f in batch], ignore_index=True)
         t_pred = best(
             lambda: (predict_floor(e_model, images), predict_floor(c_model, images)), args.repeat

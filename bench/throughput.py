@@ -66,6 +66,36 @@ TARGETS = {"DL2": 1.15}
 # ----------------------------------------------------------------------------- helpers
 
 
+def hand_batch(files, folder):
+    """A batch record of ``files`` with its outputs in ``folder`` (as ``showerflow dl2``
+    makes one: each file inspected for its UUID and checksum, outside any timing)."""
+    from showerflow import stages
+
+    return stages.batch_of_files([str(f) for f in files], str(folder))
+
+
+def run_batch(run, batch, folder, **kwargs):
+    """Run a batch stage (``stages.run_training_data`` / ``run_dl2``) on a batch record.
+
+    Returns
+    -------
+    list of str
+        The per-file outputs, in the order of the batch's files.
+    """
+    from showerflow import stages
+
+    if run is stages.run_dl2:
+        run(batch, kwargs.pop("energy"), kwargs.pop("classifier"), str(folder), **kwargs)
+    else:
+        run(batch, str(folder), **kwargs)
+    return [batch["outputs"][f] for f in batch["files"]]
+
+
+def by_hand(run, files, folder, **kwargs):
+    """:func:`run_batch` on a new :func:`hand_batch` of ``files``."""
+    return run_batch(run, hand_batch(files, folder), folder, **kwargs)
+
+
 def timed(fn, repeat):
     """Best CPU seconds (every thread counted) and best wall seconds of ``repeat`` calls."""
     cpu, wall = [], []
@@ -99,19 +129,33 @@ def make_production(folder, fraction):
     return out
 
 
+def by_hand_outputs(files, folder):
+    """The per-file outputs :func:`by_hand` wrote for ``files`` into ``folder``."""
+    from showerflow import stages
+
+    return [stages.batch_of_files([str(f)], str(folder))["outputs"][str(f)] for f in files]
+
+
+def prod_training_files(prod):
+    """The classification training inputs of :func:`train_models`."""
+    g, d, p = prod["gamma"], prod["gamma_diffuse"], prod["proton"]
+    return [g[1], d[1], p[0], p[1]]
+
+
 def train_models(tmp, prod):
     """Energy model and classifier on the first files of each kind (as the roles would)."""
     from showerflow import stages
 
     g, d, p = prod["gamma"], prod["gamma_diffuse"], prod["proton"]
-    stages.run_training_data([g[0], d[0]], tmp / "te", tmp / "te.json")
-    stages.run_train([tmp / "te.json"], MODELS / "energy.yaml", tmp / "e.joblib", tmp / "e.json")
-    stages.run_training_data(
-        [g[1], d[1], p[0], p[1]], tmp / "tc", tmp / "tc.json", energy_model=tmp / "e.joblib"
+    te = by_hand(stages.run_training_data, [g[0], d[0]], tmp / "te")
+    stages.run_train(te, MODELS / "energy.yaml", tmp / "e.joblib", tmp / "e.json")
+    tc = by_hand(
+        stages.run_training_data,
+        [g[1], d[1], p[0], p[1]],
+        tmp / "tc",
+        energy_model=tmp / "e.joblib",
     )
-    stages.run_train(
-        [tmp / "tc.json"], MODELS / "classifier.yaml", tmp / "c.joblib", tmp / "c.json"
-    )
+    stages.run_train(tc, MODELS / "classifier.yaml", tmp / "c.joblib", tmp / "c.json")
     return tmp / "e.joblib", tmp / "c.joblib"
 
 
@@ -363,11 +407,12 @@ def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
     # training data (classification, the energy model applied: as the workflow's)
     batch = prod["gamma_diffuse"][1:] + prod["proton"][2:4]
     n = sum(uproot.open(f)["events"].num_entries for f in batch)
+    rec = hand_batch(batch, tmp / "t")
     s_cpu, s_wall = timed(
-        lambda: stages.run_training_data(batch, tmp / "t", tmp / "t.json", energy_model=e_path),
+        lambda: run_batch(stages.run_training_data, rec, tmp / "t", energy_model=e_path),
         repeat,
     )
-    table = pd.concat([pd.read_parquet(p) for p in stages.resolve_outputs([tmp / "t.json"])])
+    table = pd.concat([pd.read_parquet(p) for p in rec["outputs"].values()])
     cols = {"simulation": None, "events": list(EVENT_COLUMNS), "images": list(IMAGE_COLUMNS)}
     e_model, c_model = load_model(e_path), load_model(c_path)
     images = pd.concat([stages.training_table(f) for f in batch], ignore_index=True)
@@ -382,10 +427,13 @@ def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
     perf_files = {k: prod[k][2:] if k != "electron" else prod[k] for k in samples}
     batch = [f for files in perf_files.values() for f in files]
     n = sum(uproot.open(f)["events"].num_entries for f in batch)
+    rec = hand_batch(batch, tmp / "dl2")
     s_cpu, s_wall = timed(
-        lambda: stages.run_dl2(batch, e_path, c_path, tmp / "dl2", tmp / "dl2.json"), repeat
+        lambda: run_batch(stages.run_dl2, rec, tmp / "dl2", energy=e_path, classifier=c_path),
+        repeat,
     )
-    dl2 = pd.concat([pd.read_parquet(p) for p in stages.resolve_outputs([tmp / "dl2.json"])])
+    dl2_outputs = [rec["outputs"][f] for f in batch]
+    dl2 = pd.concat([pd.read_parquet(p) for p in dl2_outputs])
     # the images with their event's reco_energy (the classifier's input), made beforehand
     images = pd.concat([stages.training_table(f, e_model) for f in batch], ignore_index=True)
     r_cpu, _ = timed(lambda: read_floor(batch, cols), repeat)
@@ -396,9 +444,9 @@ def bench_stage_throughput(tmp, prod, e_path, c_path, repeat):
     rows.append(("DL2", n, s_cpu, s_wall, {"read": r_cpu, "write": w_cpu, "predict": p_cpu}))
 
     outputs = {}
-    for rec in json.loads((tmp / "dl2.json").read_text())["outputs"]:
-        kind = next(k for k, files in perf_files.items() if rec["file"] in files)
-        outputs.setdefault(kind, []).append(rec["output"])
+    for file, output in zip(batch, dl2_outputs, strict=True):
+        kind = next(k for k, files in perf_files.items() if file in files)
+        outputs.setdefault(kind, []).append(output)
     rows += bench_performance(tmp, outputs, repeat)
     return rows
 
@@ -488,16 +536,16 @@ def _rss_child(what, args):
         load_model(args["energy"]), load_model(args["classifier"])
         stages.dl2_table  # noqa: B018 - imports only
     elif what == "dl2":
-        stages.run_dl2(
-            [args["file"]],
-            args["energy"],
-            args["classifier"],
+        run_batch(  # the batch record made by the parent: only the stage is measured
+            stages.run_dl2,
+            args["batch"],
             args["out"],
-            args["out"] + ".json",
+            energy=args["energy"],
+            classifier=args["classifier"],
             chunk_size=args["chunk_size"],
         )
     elif what == "merge":
-        stages.run_merge([args["manifest"]], args["out"])
+        stages.run_merge(args["inputs"], args["out"])
     elif what == "baseline-merge":
         stages.run_merge  # noqa: B018 - imports only
     elif what == "baseline-train":
@@ -549,7 +597,7 @@ def bench_memory(tmp, e_path, c_path, chunk_size, fraction):
         peaks = {
             k: peak_rss(
                 "dl2",
-                file=f,
+                batch=hand_batch([f], tmp / f"o{k}{cs}"),
                 energy=e_path,
                 classifier=c_path,
                 out=str(tmp / f"o{k}{cs}"),
@@ -563,7 +611,7 @@ def bench_memory(tmp, e_path, c_path, chunk_size, fraction):
     peaks = {
         k: peak_rss(
             "merge",
-            manifest=str(tmp / f"o{k}{chunk_size}.json"),
+            inputs=by_hand_outputs([files[k]], tmp / f"o{k}{chunk_size}"),
             out=str(tmp / f"merged{k}.parquet"),
         )  # fmt: skip
         for k in files
@@ -572,8 +620,7 @@ def bench_memory(tmp, e_path, c_path, chunk_size, fraction):
     # training tables of N and 10 N events: the energy role's gamma runs
     d = simulate_production(tmp / "td", "gamma_diffuse", 10, kinds["gamma_diffuse"]["n_showers"],
                             seed + 2, first_obs_id=950)  # fmt: skip
-    stages.run_training_data(d, tmp / "tt", tmp / "tt.json")
-    tables = stages.resolve_outputs([tmp / "tt.json"])
+    tables = by_hand(stages.run_training_data, d, tmp / "tt")
     inputs = {"1x": tables[:1], "10x": tables}
     n_tr = {k: sum(pq.ParquetFile(t).metadata.num_rows for t in v) for k, v in inputs.items()}
     cfg = str(MODELS / "energy.yaml")
@@ -604,14 +651,14 @@ def bench_threads(tmp, repeat, prod=None, e_path=None, c_path=None):
     from showerflow import models, stages
 
     cfg = models.load_model_config(MODELS / "classifier.yaml")
-    tables = stages.resolve_outputs([tmp / "tc.json"])
+    tables = by_hand_outputs(prod_training_files(prod), tmp / "tc")
     images = pd.concat([pd.read_parquet(t) for t in tables], ignore_index=True)
     out = {"fit": {}, "stage": {}, "dl2": {}}
     for n in (1, 2):
         out["fit"][n] = timed(lambda n=n: models.train(images, cfg, n_jobs=n), repeat)
         out["stage"][n] = timed(
             lambda n=n: stages.run_train(
-                [tmp / "tc.json"],
+                tables,
                 MODELS / "classifier.yaml",
                 tmp / f"c{n}.joblib",
                 tmp / f"c{n}.json",
@@ -621,19 +668,16 @@ def bench_threads(tmp, repeat, prod=None, e_path=None, c_path=None):
         )
     # DL2 of the performance files with 1 and 2 prediction threads: time, and the bytes
     batch = prod["gamma"][2:] + prod["proton"][2:]
+    recs = {n: hand_batch(batch, tmp / f"dl2-{n}") for n in (1, 2)}
     for n in (1, 2):
         out["dl2"][n] = timed(
-            lambda n=n: stages.run_dl2(batch, e_path, c_path, tmp / f"dl2-{n}",
-                                       tmp / f"dl2-{n}.json", n_jobs=n),
+            lambda n=n: run_batch(stages.run_dl2, recs[n], tmp / f"dl2-{n}", energy=e_path,
+                                  classifier=c_path, n_jobs=n),
             repeat,
         )  # fmt: skip
     same = all(
         Path(a).read_bytes() == Path(b).read_bytes()
-        for a, b in zip(
-            sorted(stages.resolve_outputs([tmp / "dl2-1.json"])),
-            sorted(stages.resolve_outputs([tmp / "dl2-2.json"])),
-            strict=True,
-        )
+        for a, b in zip(recs[1]["outputs"].values(), recs[2]["outputs"].values(), strict=True)
     )
     out["dl2_identical"] = same
     out["dl2_events"] = sum(uproot.open(f)["events"].num_entries for f in batch)
