@@ -50,7 +50,7 @@ def _config(simtel_folder, results="results", **dataset):
         }
     }
     cfg["identity"] = cfg["output_naming"] = "name"
-    cfg["performance"].update(gamma="gamma", proton=None, electron=None)
+    cfg["performance"].update(gamma="gamma", gamma_diffuse=None, proton=None, electron=None)
     return cfg
 
 

@@ -435,27 +435,20 @@ def test_fact_models_match_direct_sklearn(tmp_path):
     c_cfg_path = REPO / "config" / "examples" / "models" / "fact-classifier.yaml"
     spec = {"format": "event_table", "format_options": FACT}
     proton = {"format": "event_table", "format_options": {**FACT, "particle": "proton"}}
-    stages.run_training_data(
-        [str(AICT / "gamma_diffuse.hdf5")], tmp_path / "e", tmp_path / "e.json", "name", spec=spec
-    )
-    e_metrics = stages.run_train(
-        [tmp_path / "e.json"], e_cfg_path, tmp_path / "e.joblib", tmp_path / "em.json"
-    )
+
+    def tables(files, folder, **kwargs):
+        batch = stages.batch_of_files(files, str(folder), "name", spec=kwargs["spec"])
+        summary = stages.run_training_data(batch, str(folder), **kwargs)
+        return [o["output"] for o in summary["outputs"] if o["status"] == "ok"]
+
+    e_tables = tables([str(AICT / "gamma_diffuse.hdf5")], tmp_path / "e", spec=spec)
+    e_metrics = stages.run_train(e_tables, e_cfg_path, tmp_path / "e.joblib", tmp_path / "em.json")
+    c_tables = []
     for name, sp in (("gamma.hdf5", spec), ("proton.hdf5", proton)):
-        stages.run_training_data(
-            [str(AICT / name)],
-            tmp_path / "c",
-            tmp_path / f"c-{name}.json",
-            "name",
-            energy_model=tmp_path / "e.joblib",
-            spec=sp,
+        c_tables += tables(
+            [str(AICT / name)], tmp_path / f"c-{name}", energy_model=tmp_path / "e.joblib", spec=sp
         )
-    c_metrics = stages.run_train(
-        [tmp_path / "c-gamma.hdf5.json", tmp_path / "c-proton.hdf5.json"],
-        c_cfg_path,
-        tmp_path / "c.joblib",
-        tmp_path / "cm.json",
-    )
+    c_metrics = stages.run_train(c_tables, c_cfg_path, tmp_path / "c.joblib", tmp_path / "cm.json")
 
     cols = ["run_id", "event_num", "corsika_event_header_total_energy", *FACT_FEATURES]
     # energy: gamma_diffuse, log10(E / TeV), split by shower hash

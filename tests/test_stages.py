@@ -1,6 +1,7 @@
 """Stages on files, as the rules and the CLI run them: numbers, not only files."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -281,7 +282,8 @@ def forests(trained, tmp_path_factory):
     examples = REPO / "config" / "examples" / "models"
     for name, yaml_name in (("energy", "random-forest-energy.yaml"),
                             ("classifier", "random-forest-classifier.yaml")):  # fmt: skip
-        stages.run_train([trained / f"{name}.json"], examples / yaml_name,
+        tables = sorted(str(t) for t in (trained / name).glob("*.parquet"))
+        stages.run_train(tables, examples / yaml_name,
                          out / f"{name}.joblib", out / f"{name}.metrics.json", n_jobs=2)  # fmt: skip
     return out
 
@@ -298,18 +300,22 @@ def test_dl2_bytes_do_not_depend_on_threads(
     folder = trained if which == "default" else forests
     files = small_production["gamma"][:1] + small_production["proton"][:1]
     args = (folder / "energy.joblib", folder / "classifier.joblib")
-    one = stages.run_dl2(files, *args, tmp_path / "1", tmp_path / "1.json", n_jobs=1)
+    # the same folder for both runs: the outputs' metadata names their paths
+    out = tmp_path / "dl2"
+    one = stages.run_dl2(_batch(files, out), *args, out, n_jobs=1)
+    first = {o["output"]: Path(o["output"]).read_bytes() for o in one["outputs"]}
+    dl2 = read_table(one["outputs"][0]["output"])[0]
+    shutil.rmtree(out)
     blocks = []
     score = models._score
     monkeypatch.setattr(models, "MIN_ROWS_PER_THREAD", 200)
     monkeypatch.setattr(models, "_score", lambda e, X, k: blocks.append(len(X)) or score(e, X, k))
-    two = stages.run_dl2(files, *args, tmp_path / "2", tmp_path / "2.json", n_jobs=2)
+    two = stages.run_dl2(_batch(files, out), *args, out, n_jobs=2)
     # 2 files x 2 models x 2 telescope types, each in 2 blocks
     assert len(blocks) == 16 and min(blocks) >= 200
-    for a, b in zip(one["outputs"], two["outputs"], strict=True):
-        assert Path(a["output"]).name == Path(b["output"]).name
-        assert Path(a["output"]).read_bytes() == Path(b["output"]).read_bytes()
-    dl2 = read_table(one["outputs"][0]["output"])[0]
+    assert [o["output"] for o in two["outputs"]] == list(first)
+    for o in two["outputs"]:
+        assert Path(o["output"]).read_bytes() == first[o["output"]]
     assert dl2["gammaness"].notna().mean() > 0.9
 
 
@@ -319,13 +325,15 @@ def test_train_classifier_without_reco_energy(small_production, tmp_path):
     import yaml
 
     g, p = small_production["gamma"], small_production["proton"]
-    stages.run_training_data(g[:1] + p[:2], tmp_path / "t", tmp_path / "t.json")
-    assert "reco_energy" not in pd.read_parquet(stages.resolve_outputs([tmp_path / "t.json"])[0])
+    tables = _outputs(
+        stages.run_training_data(_batch(g[:1] + p[:2], tmp_path / "t"), tmp_path / "t")
+    )
+    assert "reco_energy" not in pd.read_parquet(tables[0])
     cfg = yaml.safe_load((MODELS / "classifier.yaml").read_text())
     cfg["features"] = [f for f in cfg["features"] if "reco_energy" not in f]
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     metrics = stages.run_train(
-        [tmp_path / "t.json"], tmp_path / "c.yaml", tmp_path / "c.joblib", tmp_path / "c.json"
+        tables, tmp_path / "c.yaml", tmp_path / "c.joblib", tmp_path / "c.json"
     )
     assert metrics["roc_auc"] > 0.8
     assert metrics["bins"]["roc_auc"] == [] and metrics["bins"]["reco_energy_low"] == []
@@ -334,6 +342,4 @@ def test_train_classifier_without_reco_energy(small_production, tmp_path):
     cfg["features"].append("log10_reco_energy")
     (tmp_path / "c2.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ContractError, match="column 'reco_energy' missing"):
-        stages.run_train(
-            [tmp_path / "t.json"], tmp_path / "c2.yaml", tmp_path / "c2.joblib", tmp_path / "m.json"
-        )
+        stages.run_train(tables, tmp_path / "c2.yaml", tmp_path / "c2.joblib", tmp_path / "m.json")
