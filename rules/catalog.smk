@@ -1,6 +1,7 @@
 # One checkpoint per dataset: inspect its files, check the bookkeeping, assign roles.
-# Its inputs are the dataset's files (or the simulation's manifest): adding, removing or
-# replacing a file reruns it.
+# Its inputs are the dataset's files (the toy's runs, the DL1 files the `dl1` rule makes of
+# its sim_telarray files, or the files in its folders): adding, removing or replacing one
+# reruns it.
 
 
 checkpoint catalog:
