@@ -97,9 +97,16 @@ def model_files(stage):
     return list(pl.model_paths(R, stage).values())
 
 
+# plans whose checkpoint Snakemake has settled in this run (it never unsettles one):
+# checkpoints.plan.get costs about a millisecond, and it is asked once per job
+SETTLED = set()
+
+
 def current_plan(stage, dataset):
     """The plan after its checkpoint ran (raises while Snakemake has yet to run it)."""
-    checkpoints.plan.get(stage=stage, dataset=dataset)
+    if (stage, dataset) not in SETTLED:
+        checkpoints.plan.get(stage=stage, dataset=dataset)
+        SETTLED.add((stage, dataset))
     return bk.read_plan_cached(pl.plan_path(R, stage, dataset))
 
 
