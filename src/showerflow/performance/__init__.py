@@ -21,68 +21,100 @@ the column names pyirf expects (``true_energy``, ``reco_energy``, ``gh_score``,
 ``theta``, ``true_source_fov_offset``, ``reco_source_fov_offset``, ``weight``, ...).
 """
 
-from .benchmarks import (
-    CONTAINMENTS,
-    angular_resolution_table,
-    benchmark_tables,
-    benchmarks,
-    energy_bias_resolution_table,
-)
-from .binning import (
-    check_view_cone,
-    gh_cut_efficiencies,
-    irf_offset_edges,
-    is_diffuse,
-    make_bins,
-    offset_bin_index,
-    regular_edges,
-    thrown_solid_angle,
-)
-from .config import (
-    IRF_TYPES,
-    SCHEMA_PATH,
-    default_performance_config,
-    load_performance_config,
-    validate_performance_config,
-)
-from .cuts import Cuts, check_cuts, gh_mask, read_cuts, theta_mask, valid_energy_range, write_cuts
-from .events import (
-    apply_quality_cuts,
-    check_offset_coverage,
-    load_particle,
-    prepare_events,
-    read_dl2,
-    simulation_info,
-    to_event_table,
-)
-from .io import (
-    OUTPUT_NAMES,
-    gadf_effective_area_table,
-    gadf_energy_dispersion_table,
-    provenance_record,
-    stamp_config_digest,
-    write_ecsv,
-    write_fits,
-    write_outputs,
-)
-from .irfs import (
-    background_rate_table,
-    effective_area,
-    effective_area_table,
-    full_enclosure_irfs,
-    point_like_irfs,
-)
-from .optimize import initial_gh_cuts, make_cuts, optimise_cuts, theta_cuts_for
-from .sensitivity import add_flux_sensitivity, sensitivity_for_cuts, sensitivity_per_offset
-from .spectra import (
-    ENERGY_FLUX_UNIT,
-    FLUX_UNIT,
-    SPECTRA,
-    event_weights,
-    point_source_weights,
-    resolve_spectrum,
-)
-from .stage import SAMPLES, irf_energy_range, load_samples, run_optimize, run_performance
+import importlib
+
+#: Submodule -> the names this package re-exports from it, imported on first use: the
+#: workflow reads the config and output names at parse time, and importing every
+#: submodule (pyirf's benchmarks, scipy.stats) cost seconds per Snakemake call.
+_EXPORTS = {
+    "benchmarks": (
+        "CONTAINMENTS",
+        "angular_resolution_table",
+        "benchmark_tables",
+        "benchmarks",
+        "energy_bias_resolution_table",
+    ),
+    "binning": (
+        "check_view_cone",
+        "gh_cut_efficiencies",
+        "irf_offset_edges",
+        "is_diffuse",
+        "make_bins",
+        "offset_bin_index",
+        "regular_edges",
+        "thrown_solid_angle",
+    ),
+    "config": (
+        "IRF_TYPES",
+        "SCHEMA_PATH",
+        "default_performance_config",
+        "load_performance_config",
+        "validate_performance_config",
+    ),
+    "cuts": (
+        "Cuts",
+        "check_cuts",
+        "gh_mask",
+        "read_cuts",
+        "theta_mask",
+        "valid_energy_range",
+        "write_cuts",
+    ),
+    "events": (
+        "apply_quality_cuts",
+        "check_offset_coverage",
+        "load_particle",
+        "prepare_events",
+        "read_dl2",
+        "simulation_info",
+        "to_event_table",
+    ),
+    "io": (
+        "OUTPUT_NAMES",
+        "gadf_effective_area_table",
+        "gadf_energy_dispersion_table",
+        "provenance_record",
+        "stamp_config_digest",
+        "write_ecsv",
+        "write_fits",
+        "write_outputs",
+    ),
+    "irfs": (
+        "background_rate_table",
+        "effective_area",
+        "effective_area_table",
+        "full_enclosure_irfs",
+        "point_like_irfs",
+    ),
+    "optimize": (
+        "initial_gh_cuts",
+        "make_cuts",
+        "optimise_cuts",
+        "theta_cuts_for",
+    ),
+    "sensitivity": (
+        "add_flux_sensitivity",
+        "sensitivity_for_cuts",
+        "sensitivity_per_offset",
+    ),
+    "spectra": (
+        "ENERGY_FLUX_UNIT",
+        "FLUX_UNIT",
+        "SPECTRA",
+        "event_weights",
+        "point_source_weights",
+        "resolve_spectrum",
+    ),
+    "stage": (
+        "SAMPLES",
+        "irf_energy_range",
+        "load_samples",
+        "run_optimize",
+        "run_performance",
+    ),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
 
 __all__ = [
     "CONTAINMENTS",
@@ -149,3 +181,16 @@ __all__ = [
     "write_fits",
     "write_outputs",
 ]
+
+
+def __getattr__(name):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
