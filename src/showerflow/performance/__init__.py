@@ -44,6 +44,7 @@ from .config import (
     default_performance_config,
     load_performance_config,
     validate_performance_config,
+    with_overrides,
 )
 from .cuts import Cuts, check_cuts, gh_mask, read_cuts, theta_mask, valid_energy_range, write_cuts
 from .events import (
@@ -144,6 +145,7 @@ __all__ = [
     "to_event_table",
     "valid_energy_range",
     "validate_performance_config",
+    "with_overrides",
     "write_cuts",
     "write_ecsv",
     "write_fits",
