@@ -16,6 +16,7 @@ import yaml
 
 from showerflow import bookkeeping as bk
 from showerflow import overview as ov
+from showerflow import runoptions as ro
 from showerflow.models import classifier_metrics, energy_metrics
 from showerflow.stages import read_settings
 from showerflow.tables import write_table
@@ -120,6 +121,36 @@ def test_headline_metrics_of_real_metrics():
     score = np.where(signal, rng.normal(1, 1, signal.size), rng.normal(-1, 1, signal.size))
     head = ov.headline_metrics("classifier", classifier_metrics(signal, score))
     assert head["roc_auc"] == pytest.approx(0.921, abs=0.01)  # Phi(2 / sqrt(2))
+
+
+def _progress(done, files=10):
+    empty = {"done": 0, "files": 0, "events_done": 0, "events": 0}
+    dl2 = {"done": done, "files": files, "events_done": 100 * done, "events": 100 * files}
+    return {"energy": dict(empty, done=4, files=4), "classification": empty, "dl2": dl2}
+
+
+def test_progress_rate_and_eta():
+    rows = [
+        {"dataset": "g", "stage": "dl2", "files": 6, "processed": 3, "failed": 1,
+         "events_done": 300, "events": 600},
+        {"dataset": "p", "stage": "dl2", "files": 4, "processed": 4, "failed": 0,
+         "events_done": 400, "events": 400},
+        {"dataset": "e", "stage": "energy", "files": None},
+    ]  # fmt: skip
+    assert ov.stage_progress(rows)["dl2"] == {
+        "done": 8, "files": 10, "events_done": 700, "events": 1000,
+    }  # fmt: skip
+    text = ov.format_progress([(0.0, _progress(2)), (120.0, _progress(6))])
+    dl2 = next(line for line in text.splitlines() if line.startswith("dl2"))
+    # 4 files in 2 minutes: 2 files/min, 4 left: 2 minutes
+    assert dl2.split() == ["dl2", "6/10", "600/1000", "2.0", "2m00s"]
+    energy = next(line for line in text.splitlines() if line.startswith("energy"))
+    assert energy.split()[-1] == "done"
+    assert next(x for x in text.splitlines() if x.startswith("classification")).split() == [
+        "classification", "-",
+    ]  # fmt: skip
+    text = ov.format_progress([(0.0, _progress(2)), (60.0, _progress(2))])
+    assert next(x for x in text.splitlines() if x.startswith("dl2")).split()[-2:] == ["-", "-"]
 
 
 SACCT = (
@@ -260,6 +291,21 @@ def test_status_tells_the_whole_story_and_writes_nothing(test_run):
     assert all(m["stale"] for m in doc["models"])
     assert not any(m["up_to_date"] for m in doc["merged_dl2"])
     _status(folder)
+    # the live view, two rounds
+    import io
+
+    from showerflow.runconfig import workflow_config
+
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        config, _ = workflow_config(overlays=[("--test", ro.testmode_overlay())])
+        screen = io.StringIO()
+        history = ov.watch(config, interval=0, out=screen, sleep=lambda s: None, rounds=2)
+    finally:
+        os.chdir(cwd)
+    assert len(history) == 2 and screen.getvalue().count("watching for") == 2
+    assert all(p["done"] == p["files"] for p in history[-1][1].values())
     assert _tree(folder) == before  # looking changed nothing
 
 

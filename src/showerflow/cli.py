@@ -165,6 +165,11 @@ def _status(a):
     if a.test:
         overlays.append(("--test", runoptions.testmode_overlay(a.test_files, a.test_events)))
     config, sources = workflow_config(a.configfile, a.config, overlays)
+    if a.watch is not None:
+        from .overview import watch
+
+        watch(config, interval=a.watch)
+        return
     doc = production_overview(config)
     doc["config_layers"] = sources
     if a.json:
@@ -518,6 +523,15 @@ def build_parser():
         help="the production's working directory (default: the current one)",
     )
     s.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    s.add_argument(
+        "--watch",
+        nargs="?",
+        const=5.0,
+        type=float,
+        metavar="SECONDS",
+        help="a live view until Ctrl-C: files and events done per stage, the rate seen "
+        "while watching and an ETA, refreshed every SECONDS (default 5)",
+    )
     s.add_argument(
         "--unprocessed",
         metavar="FILE",

@@ -32,6 +32,9 @@ __all__ = [
     "backend_jobs",
     "production_overview",
     "format_overview",
+    "stage_progress",
+    "format_progress",
+    "watch",
 ]
 
 #: sacct fields read for the backend jobs (``--parsable2``: separated by ``|``).
@@ -605,3 +608,116 @@ def format_overview(doc):
         lines.append(f"batch jobs ({backend['system']}): {len(backend['jobs'])} queued or running")
         lines += [f"    {rule}: {n} {state}" for (rule, state), n in sorted(counts.items())]
     return "\n".join(lines)
+
+
+def stage_progress(rows):
+    """Files and events done per stage, summed over the datasets.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`stage_overview` rows.
+
+    Returns
+    -------
+    dict
+        ``{stage: {"done", "files", "events_done", "events"}}`` in pipeline order; a stage
+        whose catalogs are not all built counts what is known.
+    """
+    out = {name: {"done": 0, "files": 0, "events_done": 0, "events": 0} for name in pl.STAGES}
+    for r in rows:
+        if r["files"] is None:
+            continue
+        p = out[r["stage"]]
+        p["done"] += r["processed"] + r["failed"]
+        p["files"] += r["files"]
+        p["events_done"] += r["events_done"]
+        p["events"] += r["events"]
+    return out
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def format_progress(history):
+    """The live view: done/total per stage, the rate seen while watching, and an ETA.
+
+    Parameters
+    ----------
+    history : list of (float, dict)
+        ``(time [s], stage_progress(...))`` snapshots, oldest first.
+
+    Returns
+    -------
+    str
+        One line per stage; the rate is the files done per minute between the first and
+        the last snapshot (whatever the backend: it is read from the outputs), the ETA the
+        files left at that rate ("-" while nothing was done since watching began).
+    """
+    t0, first = history[0]
+    t1, last = history[-1]
+    head = f"{'stage':<16}{'files':>13}{'events':>22}{'files/min':>11}{'ETA':>9}"
+    lines = [head, "-" * len(head)]
+    for stage, p in last.items():
+        if not p["files"]:
+            lines.append(f"{stage:<16}{'-':>13}")
+            continue
+        gained = p["done"] - first[stage]["done"]
+        rate = gained / (t1 - t0) if t1 > t0 and gained > 0 else None
+        left = p["files"] - p["done"]
+        if left == 0:
+            eta = "done"
+        elif rate:
+            eta = _duration(left / rate)
+        else:
+            eta = "-"
+        files = f"{p['done']}/{p['files']}"
+        events = f"{p['events_done']}/{p['events']}"
+        per_min = f"{60 * rate:.1f}" if rate else "-"
+        lines.append(f"{stage:<16}{files:>13}{events:>22}{per_min:>11}{eta:>9}")
+    lines.append(f"watching for {_duration(t1 - t0)}; Ctrl-C to stop")
+    return "\n".join(lines)
+
+
+def watch(config, interval=5.0, out=None, clock=None, sleep=None, rounds=None):
+    """Refresh :func:`format_progress` every ``interval`` seconds until interrupted.
+
+    Parameters
+    ----------
+    config : dict
+    interval : float
+    out : file, optional
+        Default: standard output (the screen is cleared between views on a terminal).
+    clock, sleep : callable, optional
+        ``time.monotonic`` and ``time.sleep`` (injected by tests).
+    rounds : int, optional
+        Stop after this many views (default: until Ctrl-C).
+    """
+    import sys
+    import time
+
+    out = out or sys.stdout
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    history, n = [], 0
+    try:
+        while rounds is None or n < rounds:
+            rows, _, _ = stage_overview(config)
+            history.append((clock(), stage_progress(rows)))
+            view = format_progress(history)
+            if out.isatty():
+                out.write("\033[H\033[2J")
+            out.write(view + "\n")
+            out.flush()
+            n += 1
+            if rounds is None or n < rounds:
+                sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    return history
