@@ -371,6 +371,34 @@ def test_run_leaves_no_profile_folder_behind(tmp_path):
     assert "CONDOR_CONFIG" not in res.stderr
 
 
+def test_run_checks_the_config_before_snakemake(tmp_path):
+    """A bad value or a missing config file: one line, exit 2, no .snakemake made."""
+    from workflow_helpers import make_config
+
+    make_config(tmp_path)
+    common = ["--", "-n", "--snakefile", str(REPO / "Snakefile")]
+    res = _cli(
+        "run", "local", *common, "--configfile", "config.yaml", "--config", "files_per_job=0",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 2
+    (line,) = [x for x in res.stderr.splitlines() if "error" in x]
+    assert line.startswith("showerflow run: error: not starting snakemake: config: ")
+    assert "key 'files_per_job': 0 is less than the minimum of 1" in line
+    res = _cli("run", "local", "--test", *common, "--configfile", "nope.yaml", cwd=tmp_path)
+    assert res.returncode == 2 and "--configfile" in res.stderr and "nope.yaml" in res.stderr
+    assert not (tmp_path / ".snakemake").exists()
+    # another workflow's config is its own business
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Snakefile").write_text("rule a:\n    output:\n        'a.txt',\n")
+    extra, prof = ["-n", "--config", "files_per_job=0"], {"snakefile": str(other / "Snakefile")}
+    assert ro.config_problems(extra, prof) == []
+    assert ro.option_values(["-n", "--configfile", "a", "b", "-C", "x=1"], ("--configfile",)) == [
+        "a", "b",
+    ]  # fmt: skip
+
+
 def test_main_returns_the_exit_code(tmp_path):
     assert main(["init", str(tmp_path / "a")]) == 0
     assert main(["init", str(tmp_path / "a")]) == 2  # not empty any more

@@ -48,6 +48,8 @@ __all__ = [
     "build_command",
     "CONDOR_WARNING",
     "config_entries",
+    "config_problems",
+    "option_values",
     "parse_hours",
     "quiet_plugin_imports",
     "with_config_entries",
@@ -883,6 +885,95 @@ def run_snakemake(cmd, env, cleanup):
     return 128 - code if code < 0 else code
 
 
+def option_values(args, names):
+    """The values given to a multi-value Snakemake option (``--configfile a b``, ``--config=x``).
+
+    Parameters
+    ----------
+    args : list of str
+    names : tuple of str
+        The option's spellings, e.g. ``("--config", "-C")``.
+
+    Returns
+    -------
+    list of str or None
+        None when the option is not given (the last occurrence counts, as in argparse).
+    """
+    found = None
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name not in names:
+            continue
+        if eq:
+            found = [value]
+            continue
+        found = []
+        for later in args[i + 1 :]:
+            if later.startswith("-"):
+                break
+            found.append(later)
+    return found
+
+
+def config_problems(extra, profile, checkout_snakefile=None):
+    """Check the config the run's snakemake would build, as the Snakefile will, beforehand.
+
+    Only for the showerflow workflow (its Snakefile, given by ``--snakefile``, the
+    profile's ``snakefile`` or ``./Snakefile``): config files from ``--configfile`` after
+    ``--`` (else the profile's ``configfiles``), ``--config`` entries (else the profile's
+    ``config``), in the working directory (``--directory``). A bad key, value or missing
+    file is then one line before anything runs, rather than Snakemake's report after it
+    made its ``.snakemake`` folder.
+
+    Parameters
+    ----------
+    extra : list of str
+        Snakemake arguments (after ``--``, with the run's own ``--config`` entries).
+    profile : dict
+        The merged profile (with the run's own ``config`` entries).
+    checkout_snakefile : str or Path, optional
+        The workflow's Snakefile (default: the checkout's, :mod:`showerflow.scaffold`).
+
+    Returns
+    -------
+    list of str
+    """
+    from .config import ConfigError
+    from .runconfig import workflow_config
+    from .scaffold import workflow_checkout
+
+    if checkout_snakefile is None:
+        try:
+            checkout_snakefile = workflow_checkout() / "Snakefile"
+        except FileNotFoundError:
+            return []
+    given = option_values(extra, ("--snakefile", "-s"))
+    snakefile = Path(given[0] if given else profile.get("snakefile") or "Snakefile")
+    workdir = option_values(extra, ("--directory", "-d"))
+    workdir = Path(workdir[0] if workdir else profile.get("directory") or ".")
+    if not (workdir / snakefile).is_file() and not snakefile.is_file():
+        return []
+    target = snakefile if snakefile.is_absolute() else Path.cwd() / snakefile
+    if target.resolve() != Path(checkout_snakefile).resolve():
+        return []  # another workflow: its own config
+    configfiles = option_values(extra, ("--configfile", "--configfiles"))
+    if configfiles is None:
+        configfiles = profile.get("configfiles") or profile.get("configfile") or []
+        configfiles = [configfiles] if isinstance(configfiles, str) else list(configfiles)
+    entries = option_values(extra, ("--config", "-C"))
+    if entries is None:
+        entries = [f"{k}={v}" for k, v in (profile.get("config") or {}).items()]
+    cwd = os.getcwd()
+    try:
+        os.chdir(workdir)
+        workflow_config([str(Path(cwd) / f) for f in configfiles], entries)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        return [f"config: {err}"]
+    finally:
+        os.chdir(cwd)
+    return []
+
+
 def _run(args):
     merged, origins, sources, problems = _merged(args)
     if not args.no_check and not problems:
@@ -893,6 +984,10 @@ def _run(args):
         raise ValueError("not submitting:\n  " + "\n  ".join(problems))
     entries = config_entries(run_overlay(args))
     extra, merged = with_config_entries(list(args.snakemake_args), merged, entries)
+    if not args.no_check:
+        problems = config_problems(extra, merged)
+        if problems:
+            raise ValueError(f"not starting snakemake: {problems[0]}")
     for entry in entries:
         key, _, value = entry.partition("=")
         if (merged.get("config") or {}).get(key) == value:
@@ -1013,7 +1108,8 @@ def add_subcommands(subparsers):
     r.add_argument(
         "--no-check",
         action="store_true",
-        help="do not ask the batch system whether it answers before submitting",
+        help="do not ask the batch system whether it answers, nor check the workflow's "
+        "config, before starting snakemake",
     )
     r.epilog = "Everything after -- is passed to snakemake unchanged, e.g. -- -n"
     r.set_defaults(func=_run)
