@@ -238,7 +238,7 @@ def model_overview(config, files_of):
     results = config["results"]
     out = []
     for name, model in pl.MODELS.items():
-        path = pl._join(results, model.path)
+        path = os.path.join(results, model.path)
         stage = pl.STAGES[model.trained_on]
         rec = {"name": name, "path": path, "trained": os.path.exists(path), "stale": False}
         reasons = []
@@ -256,7 +256,7 @@ def model_overview(config, files_of):
         model_config = config["models"][name]
         if rec["trained"] and (_mtime(model_config) or 0) > _mtime(path):
             reasons.append(f"its config {model_config} changed since it was trained")
-        metrics = _read_json(pl._join(results, model.metrics))
+        metrics = _read_json(os.path.join(results, model.metrics))
         rec["metrics"] = headline_metrics(name, metrics) if metrics else None
         rec["stale"] = rec["trained"] and bool(reasons)
         rec["reasons"] = reasons if rec["trained"] else ["not trained"] + reasons
@@ -326,7 +326,7 @@ def current_model_digests(config):
     """``{model: SHA-256}`` of the trained models (those on disk)."""
     out = {}
     for name, model in pl.MODELS.items():
-        path = pl._join(config["results"], model.path)
+        path = os.path.join(config["results"], model.path)
         if os.path.exists(path):
             out[name] = bk.sha256(path)
     return out
