@@ -253,9 +253,10 @@ def test_status_tells_the_whole_story_and_writes_nothing(test_run):
     doc = json.loads(_status(folder, "--test", "--json"))
     # every stage of every dataset done as the --test run left it: nothing corrupt
     assert doc["test_mode"] == {"max_files_per_dataset": 2, "max_events_per_file": 2000}
-    assert doc["stages"] and doc["notes"] == []
+    assert doc["notes"] == []
+    assert sum(row["files"] for row in doc["stages"]) > 0  # a small role may get no file
     for row in doc["stages"]:
-        assert row["files"] and row["processed"] == row["files"], row
+        assert row["processed"] == row["files"], row
         assert row["events_done"] == row["events"] <= 2000 * row["files"]
     assert doc["bad_files"] == []
     models = {m["name"]: m for m in doc["models"]}
