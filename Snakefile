@@ -4,6 +4,7 @@ import os
 
 from snakemake.utils import min_version, validate
 
+from showerflow.config import coerce_strings, load_schema
 from showerflow.pipeline import STAGES as STAGE_NAMES
 from showerflow.workflow import check_config
 
@@ -16,6 +17,8 @@ configfile: "config/config.yaml"
 report: "report/workflow.rst"
 
 
+# --config values arrive as text (`skip_bad_files=true`, nested mappings): typed first
+coerce_strings(config, load_schema("config"))
 validate(config, "config/schemas/config.schema.yaml")
 check_config(config)
 

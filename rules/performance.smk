@@ -56,6 +56,8 @@ rule optimize:
     resources:
         mem_mb=lambda w, attempt: 4000 * attempt,
         runtime=60,
+    params:
+        observation_time=config["performance"]["observation_time"],
     script:
         "../scripts/optimize.py"
 
@@ -78,5 +80,7 @@ rule performance:
     resources:
         mem_mb=lambda w, attempt: 4000 * attempt,
         runtime=60,
+    params:
+        observation_time=config["performance"]["observation_time"],
     script:
         "../scripts/performance.py"

@@ -4,7 +4,7 @@
 """
 
 from showerflow.logs import setup_logging
-from showerflow.provenance import record
+from showerflow.provenance import models_of_outputs, record
 from showerflow.stages import read_summary, run_merge
 
 setup_logging(snakemake.log[0])
@@ -16,7 +16,9 @@ run_merge(
     summary=i.summary,
     acceptance=snakemake.config["acceptance"],
     provenance=record(
-        config=snakemake.config, catalogs={dataset: read_summary(i.summary)["digest"]}
+        config=snakemake.config,
+        catalogs={dataset: read_summary(i.summary)["digest"]},
+        models=models_of_outputs(list(i.dl2)),
     ),
     receipt=o.receipt,
 )

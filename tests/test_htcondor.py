@@ -388,3 +388,30 @@ def test_lxplus_profile_asks_for_flavours(tmp_path):
         "dl2": ("longlunch", 1, 2000),
         "performance": ("longlunch", 1, 8000),
     }
+
+
+PRECOMMAND = """\
+rule pre:
+    output:
+        "pre.txt",
+    shell:
+        "echo ${{SHOWERFLOW_PRE:-unset}} > {output}"
+"""
+
+
+def test_precommand_is_mangled_by_the_htcondor_plugin(tmp_path):
+    """Why `showerflow run` refuses `precommand` with the htcondor executor.
+
+    The plugin (0.3) strips the Python interpreter from the start of Snakemake's job
+    command to make the HTCondor executable; with a precommand the command starts with it
+    instead, and the job runs ``python <the precommand's words> && ...``. If this test
+    fails, the plugin learnt precommand: lift the refusal (runoptions.backend_problems).
+    """
+    options = {"precommand": "export SHOWERFLOW_PRE=set", "retries": 0}
+    options["seconds-between-status-checks"] = 1
+    res = small_run(tmp_path, PRECOMMAND, "htcondor", options).wait()
+    assert res.returncode != 0
+    assert not (tmp_path / "pre.txt").exists()
+    (submitted,) = records(tmp_path, "submits.jsonl")
+    args = submitted["description"]["arguments"]
+    assert args.startswith("SHOWERFLOW_PRE=set &&"), args

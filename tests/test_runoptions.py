@@ -156,6 +156,12 @@ def test_backend_problems_missing_plugin_and_commands():
         "executor 'htcondor': command(s) condor_submit, condor_q not found on PATH; "
         "run from a htcondor submit host"
     ]
+    everything = {"which": lambda c: "/usr/bin/" + c, "find_spec": lambda m: 1}
+    prof = {"executor": "htcondor", "precommand": "source /cvmfs/setup.sh"}
+    (problem,) = ro.backend_problems(prof, **everything)
+    assert problem.startswith("profile key 'precommand' is not run by the htcondor executor")
+    prof["executor"] = "slurm"  # SLURM runs it in the job's batch script
+    assert ro.backend_problems(prof, **everything) == []
     problems = ro.backend_problems({"executor": "kubernetes"}, which=none, find_spec=none)
     assert problems == [
         "executor 'kubernetes': plugin not installed "
@@ -369,8 +375,8 @@ def test_missing_batch_commands_fail_before_submission(tmp_path):
     assert "executor 'htcondor': command(s) condor_submit, condor_q not found" in res.stderr
 
 
-def test_run_writes_the_merged_profile_and_test_mode(tmp_path):
-    """`showerflow run local --test` on the workflow: a dry run with the overlay last."""
+def test_run_passes_test_mode_as_config_entries(tmp_path):
+    """`showerflow run local --test` on the workflow: a dry run, test mode as --config."""
     from workflow_helpers import make_config
 
     make_config(tmp_path)
@@ -385,13 +391,8 @@ def test_run_writes_the_merged_profile_and_test_mode(tmp_path):
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     profile_line = next(line for line in res.stderr.splitlines() if "profile /" in line)
-    profile = Path(profile_line.split("profile ", 1)[1])
-    written = yaml.safe_load(profile.read_text())
-    assert written["cores"] == 1 and written["show-failed-logs"] is True
-    overlay = profile.parent / "test_mode.yaml"
-    assert yaml.safe_load(overlay.read_text()) == {
-        "test_mode": {"max_files_per_dataset": 1, "max_events_per_file": 100}
-    }
+    profile = Path(profile_line.split("profile ", 1)[1].split()[0])
+    assert not profile.parent.exists()  # removed when snakemake ended
     cmd = next(line for line in res.stderr.splitlines() if "-m snakemake" in line)
-    assert cmd.endswith(f"--configfile {tmp_path / 'config.yaml'} {overlay}")
+    assert cmd.endswith(f"--configfile {tmp_path / 'config.yaml'}")  # no config file added
     assert "Job stats" in res.stdout + res.stderr

@@ -14,7 +14,15 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-__all__ = ["ConfigError", "load_schema", "fill_defaults", "validate", "load_yaml", "load_config"]
+__all__ = [
+    "ConfigError",
+    "load_schema",
+    "fill_defaults",
+    "coerce_strings",
+    "validate",
+    "load_yaml",
+    "load_config",
+]
 
 
 class ConfigError(ValueError):
@@ -77,6 +85,101 @@ def fill_defaults(instance, schema, root=None):
     return instance
 
 
+#: Spellings of a boolean accepted where the schema wants a boolean (Snakemake's ``--config``
+#: reads ``True``/``False`` as booleans, ``1``/``0`` as integers and anything else as text).
+BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
+#: Spellings of null accepted where the schema allows null and no string.
+NULL_WORDS = ("null", "none", "~", "")
+
+
+def _allowed_types(schema):
+    """The JSON types a (resolved) schema allows, or None if it does not say."""
+    if "type" in schema:
+        types = schema["type"]
+        return set(types if isinstance(types, list) else [types])
+    if "enum" in schema:
+        names = {bool: "boolean", int: "integer", float: "number", str: "string"}
+        return {"null" if v is None else names.get(type(v), "object") for v in schema["enum"]}
+    return None
+
+
+def _coerce_scalar(value, types):
+    """``value`` converted to the schema's type where it is text of it (else unchanged)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return value
+    if isinstance(value, int):  # --config flag=1 is an integer to Snakemake
+        if "boolean" in types and not types & {"integer", "number"} and value in (0, 1):
+            return bool(value)
+        return value
+    if "string" in types:
+        return value
+    text = value.strip()
+    if "null" in types and text.lower() in NULL_WORDS:
+        return None
+    if "boolean" in types and text.lower() in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[text.lower()]
+    if "integer" in types:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    if "number" in types:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    return value
+
+
+def coerce_strings(instance, schema, root=None):
+    """Turn text into the type the schema wants where the text spells it, recursively.
+
+    Snakemake's ``--config KEY=VALUE`` reads ``True``/``False`` as booleans and numbers as
+    numbers, but ``true`` and every value inside a mapping (``--config
+    "test_mode={max_events_per_file: 100}"``) as text, which a boolean or integer key of
+    the schema would refuse. Where the schema allows no string, a text value is converted:
+    ``true/false/True/False/1/0`` (any case) to a boolean, ``null``/``None``/``~`` to null,
+    digits to an integer or a number; an integer 0 or 1 where only a boolean is allowed
+    becomes one. Anything else is left for the validation to name.
+
+    Parameters
+    ----------
+    instance : dict
+    schema : dict
+    root : dict, optional
+        Schema that local ``$ref`` point into (default: ``schema``).
+
+    Returns
+    -------
+    dict
+        ``instance``, changed in place.
+    """
+    root = schema if root is None else root
+    schema = _resolve_ref(schema, root)
+    props = schema.get("properties", {})
+    extra = schema.get("additionalProperties")
+    for key, value in list(instance.items()):
+        sub = props.get(key, extra if isinstance(extra, dict) else None)
+        if sub is None:
+            continue
+        sub = _resolve_ref(sub, root)
+        if isinstance(value, dict):
+            coerce_strings(value, sub, root)
+        elif isinstance(value, list) and isinstance(sub.get("items"), dict):
+            items = _resolve_ref(sub["items"], root)
+            types = _allowed_types(items)
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    coerce_strings(item, items, root)
+                elif types is not None:
+                    value[i] = _coerce_scalar(item, types)
+        else:
+            types = _allowed_types(sub)
+            if types is not None:
+                instance[key] = _coerce_scalar(value, types)
+    return instance
+
+
 def _describe(schema):
     """Short human description of what a schema allows."""
     parts = []
@@ -113,6 +216,9 @@ def _format_error(error):
 def validate(data, schema, source="config"):
     """Validate ``data`` in place against ``schema``, filling defaults first.
 
+    Text that spells the type the schema wants is converted first (:func:`coerce_strings`),
+    as the workflow does with Snakemake's ``--config`` values.
+
     Parameters
     ----------
     data : dict
@@ -136,6 +242,7 @@ def validate(data, schema, source="config"):
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
     fill_defaults(data, schema)
+    coerce_strings(data, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
     if errors:

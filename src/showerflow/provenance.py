@@ -6,7 +6,7 @@ import hashlib
 import json
 import platform
 
-__all__ = ["software_versions", "config_digest", "record"]
+__all__ = ["software_versions", "config_digest", "record", "models_of_outputs"]
 
 
 def software_versions():
@@ -38,7 +38,7 @@ def config_digest(config):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def record(config=None, catalogs=None, inputs=None):
+def record(config=None, catalogs=None, inputs=None, models=None):
     """A provenance record for a final product.
 
     Parameters
@@ -49,15 +49,47 @@ def record(config=None, catalogs=None, inputs=None):
         Dataset -> catalog digest (``digest`` of the catalog summary).
     inputs : list of str, optional
         The files the product was made from (its parents).
+    models : dict, optional
+        Model name -> SHA-256 of the models the product was made with (recorded when
+        given, :func:`models_of_outputs`).
 
     Returns
     -------
     dict
     """
+    extra = {} if models is None else {"models": dict(models)}
     return {
         "config": config or {},
         "config_digest": config_digest(config or {}),
         "catalogs": catalogs or {},
         "software": software_versions(),
         "inputs": [str(p) for p in inputs or []],
+        **extra,
     }
+
+
+def models_of_outputs(paths):
+    """The models (name -> SHA-256) per-file outputs were made with, if they agree.
+
+    Parameters
+    ----------
+    paths : list of str
+        Per-file outputs; tombstones (no rows, ``status: failed``) are skipped.
+
+    Returns
+    -------
+    dict or None
+        None when the outputs name no models or disagree (then no single set of models
+        made the product).
+    """
+    from .tables import read_metadata
+
+    seen = []
+    for path in paths:
+        meta = read_metadata(path)
+        if meta.get("status") == "failed":
+            continue
+        models = meta.get("models") or {}
+        if models not in seen:
+            seen.append(models)
+    return seen[0] if len(seen) == 1 and seen[0] else None

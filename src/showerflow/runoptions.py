@@ -22,6 +22,7 @@ The CLI subcommands are ``showerflow profile show`` and ``showerflow run``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -39,8 +40,19 @@ __all__ = [
     "ONE_LEVEL_KEYS",
     "TWO_LEVEL_KEYS",
     "add_subcommands",
+    "add_test_arguments",
+    "child_environment",
+    "run_overlay",
+    "run_snakemake",
     "backend_problems",
     "build_command",
+    "CONDOR_WARNING",
+    "config_entries",
+    "config_problems",
+    "option_values",
+    "parse_hours",
+    "quiet_plugin_imports",
+    "with_config_entries",
     "deep_merge",
     "find_profile",
     "load_mapping",
@@ -94,6 +106,20 @@ BUILTIN_EXECUTORS = ("local", "dryrun", "touch")
 #: Test-mode defaults (PocketCoffea's ``--test``): files per dataset, events per file.
 TEST_FILES = 2
 TEST_EVENTS = 2000
+
+#: The start of the warning the htcondor bindings print on import on a host without an
+#: HTCondor configuration: Snakemake imports every installed executor plugin, so every
+#: ``snakemake`` call prints it, also on a laptop or a SLURM cluster, where nothing can be
+#: done about it.
+CONDOR_WARNING = "The environment variable CONDOR_CONFIG is unset"
+
+
+@contextlib.contextmanager
+def quiet_plugin_imports():
+    """A context in which :data:`CONDOR_WARNING` is not shown (around Snakemake imports)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=CONDOR_WARNING, category=UserWarning)
+        yield
 
 
 def load_mapping(path):
@@ -332,8 +358,7 @@ def snakemake_options(parser=None):
         Names without the leading ``--``, e.g. ``{"cores", "slurm-logdir", ...}``.
     """
     if parser is None:
-        with warnings.catch_warnings():  # plugins warn on import (e.g. no condor_config)
-            warnings.simplefilter("ignore")
+        with quiet_plugin_imports():  # plugins warn on import (no condor_config)
             from snakemake.cli import get_argument_parser
 
             parser = get_argument_parser()
@@ -392,9 +417,16 @@ def backend_problems(profile, which=shutil.which, find_spec=importlib.util.find_
     if executor in BUILTIN_EXECUTORS:
         return []
     spec = BACKENDS.get(executor)
+    problems = []
+    if executor == "htcondor" and profile.get("precommand"):
+        problems.append(
+            "profile key 'precommand' is not run by the htcondor executor plugin (it becomes "
+            "arguments of the job's python); set up the job's environment with the "
+            "job_wrapper resource and SHOWERFLOW_SETUP instead (profiles/htcondor-transfer, "
+            "docs/clusters.md)"
+        )
     module = spec["module"] if spec else "snakemake_executor_plugin_" + executor.replace("-", "_")
     package = spec["package"] if spec else "snakemake-executor-plugin-" + executor
-    problems = []
     if find_spec(module) is None:
         problems.append(f"executor '{executor}': plugin not installed (pip install {package})")
     if spec:
@@ -477,7 +509,8 @@ def find_profile(name, cwd=None):
             if (cand / fname).is_file():
                 return cand / fname
     try:
-        from snakemake.cli import get_profile_dir
+        with quiet_plugin_imports():
+            from snakemake.cli import get_profile_dir
 
         found = get_profile_dir(name)
     except Exception:  # noqa: BLE001 - any failure there means "not found"
@@ -585,6 +618,104 @@ def with_configfile(args, path):
     return None
 
 
+def parse_hours(text):
+    """An observation time from the command line, in hours.
+
+    Parameters
+    ----------
+    text : str
+        A number of hours (``50``), or a number with a unit of time astropy knows
+        (``5h``, ``30 min``, ``1800s``, ``2d``).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Naming the text and what is allowed.
+    """
+    import astropy.units as u
+
+    allowed = "expected hours (50) or a time with its unit (5h, 30min, 1800s)"
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = u.Quantity(str(text).strip()).to_value(u.h)
+        except (TypeError, ValueError, u.UnitsError) as err:
+            raise ValueError(f"observation time {text!r}: {allowed}") from err
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"observation time {text!r}: must be > 0; {allowed}")
+    return float(value)
+
+
+def config_entries(overlay):
+    """Snakemake ``--config`` entries that set an overlay's keys, mappings merged.
+
+    A top-level mapping is written as flow YAML (``test_mode={max_events_per_file: 100}``):
+    Snakemake merges it key by key into the config and reads its values as text, which the
+    workflow types by the schema (:func:`showerflow.config.coerce_strings`). Unlike a
+    config file written for the run, the entries travel with every job Snakemake submits
+    (``--config`` is passed on to remote jobs), also to nodes that do not share this
+    host's ``/tmp``.
+
+    Parameters
+    ----------
+    overlay : dict
+
+    Returns
+    -------
+    list of str
+    """
+    out = []
+    for key, value in overlay.items():
+        text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+        out.append(f"{key}={text.removesuffix('...').strip()}")
+    return out
+
+
+def with_config_entries(args, profile, entries):
+    """Add ``--config`` entries to a run, keeping the ones the user gave.
+
+    Snakemake's ``--config`` takes several values and a second ``--config`` replaces the
+    first, as the command line's replaces the profile's ``config``. So the entries go
+    into the user's ``--config`` after ``--`` when there is one (first: the user's own
+    entries, later, win), else into the profile's ``config`` mapping.
+
+    Parameters
+    ----------
+    args : list of str
+        Snakemake arguments (after ``--``).
+    profile : dict
+        The merged profile.
+    entries : list of str
+        ``KEY=VALUE`` (:func:`config_entries`).
+
+    Returns
+    -------
+    (list of str, dict)
+        New arguments and profile.
+    """
+    if not entries:
+        return list(args), profile
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name not in ("--config", "-C"):
+            continue
+        if eq:  # --config=a=1 takes that one value only
+            return [*args[:i], "--config", *entries, value, *args[i + 1 :]], profile
+        return [*args[: i + 1], *entries, *args[i + 1 :]], profile
+    profile = dict(profile)
+    config = dict(profile.get("config") or {})
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        config[key] = value
+    profile["config"] = config
+    return list(args), profile
+
+
 def build_command(profile_dir, extra=(), python=None):
     """The Snakemake command line for a written profile.
 
@@ -632,13 +763,15 @@ def derived_layers(layers, snakefile):
     return [("transfer lists from the rules", {"set-resources": transfer_outputs(rules, results)})]
 
 
-def _snakefile(args):
-    """The Snakefile a ``run``/``profile show`` uses: --snakefile after ``--``, or ./Snakefile."""
+def _snakefile(args, layers=()):
+    """The Snakefile a ``run``/``profile show`` uses: --snakefile after ``--``, else the
+    profile's ``snakefile`` (an analysis folder's, ``showerflow init``), else ./Snakefile."""
     extra = list(getattr(args, "snakemake_args", []) or [])
     for flag in ("--snakefile", "-s"):
         if flag in extra and extra.index(flag) + 1 < len(extra):
             return Path(extra[extra.index(flag) + 1])
-    return Path("Snakefile")
+    merged, _ = merge_layers(list(layers))
+    return Path(merged.get("snakefile") or "Snakefile")
 
 
 def _layers(args):
@@ -654,10 +787,11 @@ def _layers(args):
     if args.set:
         layers.append(("--set", parse_assignments(args.set)))
         sources.append(f"--set = {' '.join(args.set)}")
-    derived = derived_layers(layers, _snakefile(args))
+    snakefile = _snakefile(args, layers)
+    derived = derived_layers(layers, snakefile)
     if derived:
         layers[1:1] = derived
-        sources.insert(1, f"{derived[0][0]} = {_snakefile(args)}")
+        sources.insert(1, f"{derived[0][0]} = {snakefile}")
     return sources, layers
 
 
@@ -679,6 +813,167 @@ def _show(args):
         raise ValueError("this profile would fail before submission:\n  " + "\n  ".join(problems))
 
 
+def run_overlay(args):
+    """The config a ``run`` sets from its own options: test mode, observation time."""
+    overlay = {}
+    if args.test:
+        overlay.update(testmode_overlay(args.test_files, args.test_events))
+    if getattr(args, "observation_time", None) is not None:
+        overlay["performance"] = {"observation_time": parse_hours(args.observation_time)}
+    return overlay
+
+
+def child_environment(executor, environ=None):
+    """The environment of the ``snakemake`` a run starts.
+
+    Off HTCondor, :data:`CONDOR_WARNING` (printed when Snakemake imports the htcondor
+    plugin on a host without HTCondor) is silenced through ``PYTHONWARNINGS``; with the
+    htcondor executor it is kept, as it may say why submission fails.
+
+    Parameters
+    ----------
+    executor : str
+    environ : dict, optional
+        Default: this process's environment.
+
+    Returns
+    -------
+    dict
+    """
+    env = dict(os.environ if environ is None else environ)
+    if executor != "htcondor":
+        rule = f"ignore:{CONDOR_WARNING}:UserWarning"
+        env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), rule]))
+    return env
+
+
+def run_snakemake(cmd, env, cleanup):
+    """Run ``cmd`` to its end, passing on SIGINT/SIGTERM/SIGHUP, then remove ``cleanup``.
+
+    Parameters
+    ----------
+    cmd : list of str
+    env : dict
+    cleanup : str or Path
+        The temporary profile folder; removed whatever happens.
+
+    Returns
+    -------
+    int
+        Snakemake's exit code (128 + the signal's number if a signal ended it).
+    """
+    import signal
+
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {}
+    try:
+        child = subprocess.Popen(cmd, env=env)
+
+        def forward(signum, _frame):
+            # Ctrl-C reaches Snakemake too (same process group); a kill of this process
+            # alone is passed on, and Snakemake's own clean-up (cancelling jobs) runs
+            if signum != signal.SIGINT:
+                child.send_signal(signum)
+
+        for sig in caught:
+            previous[sig] = signal.signal(sig, forward)
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        shutil.rmtree(cleanup, ignore_errors=True)
+    return 128 - code if code < 0 else code
+
+
+def option_values(args, names):
+    """The values given to a multi-value Snakemake option (``--configfile a b``, ``--config=x``).
+
+    Parameters
+    ----------
+    args : list of str
+    names : tuple of str
+        The option's spellings, e.g. ``("--config", "-C")``.
+
+    Returns
+    -------
+    list of str or None
+        None when the option is not given (the last occurrence counts, as in argparse).
+    """
+    found = None
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name not in names:
+            continue
+        if eq:
+            found = [value]
+            continue
+        found = []
+        for later in args[i + 1 :]:
+            if later.startswith("-"):
+                break
+            found.append(later)
+    return found
+
+
+def config_problems(extra, profile, checkout_snakefile=None):
+    """Check the config the run's snakemake would build, as the Snakefile will, beforehand.
+
+    Only for the showerflow workflow (its Snakefile, given by ``--snakefile``, the
+    profile's ``snakefile`` or ``./Snakefile``): config files from ``--configfile`` after
+    ``--`` (else the profile's ``configfiles``), ``--config`` entries (else the profile's
+    ``config``), in the working directory (``--directory``). A bad key, value or missing
+    file is then one line before anything runs, rather than Snakemake's report after it
+    made its ``.snakemake`` folder.
+
+    Parameters
+    ----------
+    extra : list of str
+        Snakemake arguments (after ``--``, with the run's own ``--config`` entries).
+    profile : dict
+        The merged profile (with the run's own ``config`` entries).
+    checkout_snakefile : str or Path, optional
+        The workflow's Snakefile (default: the checkout's, :mod:`showerflow.scaffold`).
+
+    Returns
+    -------
+    list of str
+    """
+    from .config import ConfigError
+    from .runconfig import workflow_config
+    from .scaffold import workflow_checkout
+
+    if checkout_snakefile is None:
+        try:
+            checkout_snakefile = workflow_checkout() / "Snakefile"
+        except FileNotFoundError:
+            return []
+    given = option_values(extra, ("--snakefile", "-s"))
+    snakefile = Path(given[0] if given else profile.get("snakefile") or "Snakefile")
+    workdir = option_values(extra, ("--directory", "-d"))
+    workdir = Path(workdir[0] if workdir else profile.get("directory") or ".")
+    if not (workdir / snakefile).is_file() and not snakefile.is_file():
+        return []
+    target = snakefile if snakefile.is_absolute() else Path.cwd() / snakefile
+    if target.resolve() != Path(checkout_snakefile).resolve():
+        return []  # another workflow: its own config
+    configfiles = option_values(extra, ("--configfile", "--configfiles"))
+    if configfiles is None:
+        configfiles = profile.get("configfiles") or profile.get("configfile") or []
+        configfiles = [configfiles] if isinstance(configfiles, str) else list(configfiles)
+    entries = option_values(extra, ("--config", "-C"))
+    if entries is None:
+        entries = [f"{k}={v}" for k, v in (profile.get("config") or {}).items()]
+    cwd = os.getcwd()
+    try:
+        os.chdir(workdir)
+        workflow_config([str(Path(cwd) / f) for f in configfiles], entries)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        return [f"config: {err}"]
+    finally:
+        os.chdir(cwd)
+    return []
+
+
 def _run(args):
     merged, origins, sources, problems = _merged(args)
     if not args.no_check and not problems:
@@ -687,26 +982,24 @@ def _run(args):
             problems.append(reason)
     if problems:
         raise ValueError("not submitting:\n  " + "\n  ".join(problems))
-    extra = list(args.snakemake_args)
+    entries = config_entries(run_overlay(args))
+    extra, merged = with_config_entries(list(args.snakemake_args), merged, entries)
+    if not args.no_check:
+        problems = config_problems(extra, merged)
+        if problems:
+            raise ValueError(f"not starting snakemake: {problems[0]}")
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        if (merged.get("config") or {}).get(key) == value:
+            origins[("config", key)] = "showerflow run"
     outdir = Path(tempfile.mkdtemp(prefix="showerflow-profile-"))
-    if args.test:
-        overlay = outdir / "test_mode.yaml"
-        overlay.write_text(yaml.safe_dump(testmode_overlay(args.test_files, args.test_events)))
-        changed = with_configfile(extra, overlay)
-        if changed is not None:
-            extra = changed
-        else:
-            existing = merged.pop("configfiles", None) or merged.pop("configfile", None) or []
-            existing = [existing] if isinstance(existing, str) else list(existing)
-            merged["configfiles"] = [*existing, str(overlay)]
-            origins[("configfiles",)] = "--test"
     header = ["written by showerflow run; later layers win:"] + [f"  {s}" for s in sources]
     (outdir / "config.yaml").write_text(render_profile(merged, origins, header))
     cmd = build_command(outdir, extra)
-    print(f"showerflow run: profile {outdir / 'config.yaml'}", file=sys.stderr)
+    print(f"showerflow run: profile {outdir / 'config.yaml'} (removed at the end)", file=sys.stderr)
     print(f"showerflow run: {' '.join(cmd)}", file=sys.stderr)
     sys.stderr.flush()
-    os.execv(cmd[0], cmd)
+    return run_snakemake(cmd, child_environment(merged.get("executor", "local")), outdir)
 
 
 class _PassThroughParser(argparse.ArgumentParser):
@@ -741,8 +1034,33 @@ def _add_layer_args(parser):
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one key, dotted into mappings (set-resources.dl2.mem_mb=8000); "
-        "an empty value removes the key; repeatable",
+        help="override one profile key (a snakemake option), dotted into mappings "
+        "(set-resources.dl2.mem_mb=8000); an empty value removes the key; repeatable. "
+        "Config keys: -- --config KEY=VALUE",
+    )
+
+
+def add_test_arguments(parser):
+    """``--test``, ``--test-files``, ``--test-events`` (of ``run`` and ``status``)."""
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="test mode (PocketCoffea's --test): a few files per dataset role, a few events "
+        "per file (config keys test_mode.max_files_per_dataset, test_mode.max_events_per_file)",
+    )
+    parser.add_argument(
+        "--test-files",
+        type=int,
+        default=TEST_FILES,
+        metavar="N",
+        help="with --test: files per dataset role",
+    )
+    parser.add_argument(
+        "--test-events",
+        type=int,
+        default=TEST_EVENTS,
+        metavar="N",
+        help="with --test: events read per file",
     )
 
 
@@ -771,23 +1089,27 @@ def add_subcommands(subparsers):
         "run",
         help="run the workflow with a merged profile: showerflow run slurm -- [snakemake args]",
         description="Merge the profile like 'profile show', check it and that the batch "
-        "system answers, write it to a temporary profile folder and exec snakemake with it. "
-        "Arguments after -- go to snakemake unchanged.",
+        "system answers, write it to a temporary profile folder, run snakemake with it and "
+        "remove the folder when snakemake ends (its exit code is this command's). "
+        "--test and --observation-time become snakemake --config entries, which every "
+        "submitted job receives. Arguments after -- go to snakemake unchanged.",
     )
     r.__class__ = _PassThroughParser
     _add_layer_args(r)
+    add_test_arguments(r)
     r.add_argument(
-        "--test",
-        action="store_true",
-        help="test mode: a few files per dataset, a few events per file "
-        "(config keys test_mode.max_files_per_dataset, test_mode.max_events_per_file)",
+        "--observation-time",
+        metavar="TIME",
+        help="observation time of the event weights, cuts, background and sensitivity: "
+        "hours (50) or with a unit (5h, 30min); sets the config key "
+        "performance.observation_time (default: the performance config's, 50 h); "
+        "recorded in performance/provenance.json",
     )
-    r.add_argument("--test-files", type=int, default=TEST_FILES, metavar="N")
-    r.add_argument("--test-events", type=int, default=TEST_EVENTS, metavar="N")
     r.add_argument(
         "--no-check",
         action="store_true",
-        help="do not ask the batch system whether it answers before submitting",
+        help="do not ask the batch system whether it answers, nor check the workflow's "
+        "config, before starting snakemake",
     )
     r.epilog = "Everything after -- is passed to snakemake unchanged, e.g. -- -n"
     r.set_defaults(func=_run)

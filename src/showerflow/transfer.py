@@ -87,13 +87,16 @@ def rule_outputs(snakefile, workdir=None, configfiles=()):
     (list of dict, str)
         The rules (see :func:`transfer_outputs`) and the results folder they use.
     """
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
+    from .runoptions import quiet_plugin_imports
+
+    with quiet_plugin_imports():  # the plugins Snakemake imports warn (no condor_config)
+        from snakemake.api import SnakemakeApi
+        from snakemake.settings.types import (
+            ConfigSettings,
+            OutputSettings,
+            ResourceSettings,
+            StorageSettings,
+        )
 
     snakefile = Path(snakefile).resolve()
     workdir = Path(workdir or snakefile.parent).resolve()

@@ -50,6 +50,7 @@ _EXPORTS = {
         "default_performance_config",
         "load_performance_config",
         "validate_performance_config",
+        "with_overrides",
     ),
     "cuts": (
         "Cuts",
@@ -176,6 +177,7 @@ __all__ = [
     "to_event_table",
     "valid_energy_range",
     "validate_performance_config",
+    "with_overrides",
     "write_cuts",
     "write_ecsv",
     "write_fits",

@@ -15,6 +15,7 @@ __all__ = [
     "SCHEMA_PATH",
     "IRF_TYPES",
     "load_performance_config",
+    "with_overrides",
     "validate_performance_config",
     "default_performance_config",
     "table_meta",
@@ -109,6 +110,28 @@ def load_performance_config(path=None):
     except yaml.YAMLError as err:
         raise ContractError(path, f"not valid YAML ({err})") from err
     return validate_performance_config(cfg, str(path))
+
+
+def with_overrides(cfg, observation_time=None):
+    """A performance config with the analysis config's overrides applied and checked.
+
+    Parameters
+    ----------
+    cfg : dict
+        A validated performance config.
+    observation_time : float, optional
+        Hours (the analysis config's ``performance.observation_time``); None keeps the
+        performance config's.
+
+    Returns
+    -------
+    dict
+        A new, validated config.
+    """
+    out = copy.deepcopy(cfg)
+    if observation_time is not None:
+        out["observation_time"] = float(observation_time)
+    return validate_performance_config(out, "<performance config with overrides>")
 
 
 def default_performance_config():

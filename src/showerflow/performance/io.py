@@ -140,7 +140,7 @@ def write_outputs(result, outdir=None, **paths):
     return destinations
 
 
-def provenance_record(dl2_paths, cuts=None, cuts_path=None):
+def provenance_record(dl2_paths, cuts=None, cuts_path=None, performance_config=None):
     """What the performance products were made from: config, catalogs, DL2 and DL1, cuts.
 
     Parameters
@@ -151,12 +151,17 @@ def provenance_record(dl2_paths, cuts=None, cuts_path=None):
         The cuts applied (their header is recorded).
     cuts_path : str, optional
         The cuts file.
+    performance_config : dict, optional
+        The performance settings the products were made with (command-line overrides
+        such as the observation time included); recorded as ``performance_config``.
 
     Returns
     -------
     dict
-        :func:`showerflow.provenance.record` plus ``dl1_files`` (sample -> DL1 files) and
-        ``cuts`` (``file`` and its header keywords).
+        :func:`showerflow.provenance.record` plus ``dl1_files`` (sample -> DL1 files),
+        ``cuts`` (``file`` and its header keywords), ``models`` (name -> SHA-256 of the
+        models the DL2 was made with, when every sample's merged DL2 records the same;
+        else None), ``models_by_sample`` and ``performance_config``.
     """
     metas = {k: read_metadata(v) for k, v in dl2_paths.items()}
     parents = {k: m.get("provenance", {}) for k, m in metas.items()}
@@ -166,6 +171,14 @@ def provenance_record(dl2_paths, cuts=None, cuts_path=None):
         inputs=[str(v) for v in dl2_paths.values()],
     )
     prov["dl1_files"] = {k: m.get("inputs", []) for k, m in metas.items()}
+    by_sample = {k: p.get("models") for k, p in parents.items()}
+    distinct = [
+        m for i, m in enumerate(by_sample.values()) if m not in list(by_sample.values())[:i]
+    ]
+    prov["models"] = distinct[0] if len(distinct) == 1 else None
+    prov["models_by_sample"] = by_sample
+    if performance_config is not None:
+        prov["performance_config"] = performance_config
     if cuts is not None:
         prov["cuts"] = {"file": str(cuts_path), **cuts.meta}
     return prov
