@@ -46,12 +46,11 @@ THIS_MACHINE = {
 EXPECTED = {
     "simulate": (1, 2000, 3600),
     "catalog": (1, 1000, 3600),
-    "plan": (1, 1000, 3600),
     "training_data_energy": (1, 2000, 3600),
     "training_data_classification": (1, 2000, 3600),
     "train_energy": (2, 4000, 14400),
     "train_classifier": (2, 4000, 14400),
-    "dl2": (1, 2000, 7200),
+    "dl2": (2, 2000, 7200),
     "merge_dl2": (1, 1000, 3600),
     "optimize": (1, 8000, 7200),
     "performance": (1, 8000, 7200),
