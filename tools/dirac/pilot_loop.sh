@@ -3,19 +3,20 @@
 # host: a stand-in for a pilot factory. Started by start.sh; stops when STATE/stop_pilots
 # exists or after DEADLINE seconds. (One long-lived JobAgent stops after its first payload,
 # "No more time left", as no batch system reports the time left: hence one per cycle.)
-#   pilot_loop.sh STATE DEADLINE
-STATE=${1:?usage: pilot_loop.sh STATE DEADLINE}
+#   pilot_loop.sh STATE DEADLINE [N]      (N: which loop, for its work folder and log)
+STATE=${1:?usage: pilot_loop.sh STATE DEADLINE [N]}
 DEADLINE=${2:-21600}
+N=${3:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
 source "$HERE/env.sh" "$STATE" pilot
 GS=$STATE/etc/grid-security
 end=$(($(date +%s) + DEADLINE))
-cd "$STATE/work"
-rm -f "$STATE/stop_pilots"
+mkdir -p "$STATE/work/$N"
+cd "$STATE/work/$N"
 while [ ! -e "$STATE/stop_pilots" ] && [ "$(date +%s)" -lt "$end" ]; do
   dirac-agent WorkloadManagement/JobAgent -o /DIRAC/Security/UseServerCertificate=yes \
     -o /DIRAC/Security/CertFile="$GS/hostcert.pem" -o /DIRAC/Security/KeyFile="$GS/hostkey.pem" \
-    -o MaxCycles=1 -o PollingTime=1 -o /LocalSite/CPUTime=10000000 >>"$STATE/log/jobagent.log" 2>&1
+    -o MaxCycles=1 -o PollingTime=1 -o /LocalSite/CPUTime=10000000 >>"$STATE/log/jobagent$N.log" 2>&1
   sleep 2
 done

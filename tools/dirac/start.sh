@@ -10,7 +10,8 @@
 # Environment:
 #   SHOWERFLOW_DIRAC_VENV     DIRAC's venv (default STATE/venv; built by install.sh if absent)
 #   SHOWERFLOW_DIRAC_DB_PORT  MariaDB TCP port on 127.0.0.1 (default 13306)
-#   SHOWERFLOW_DIRAC_PILOT_HOURS  the JobAgent loop stops by itself after this (default 6)
+#   SHOWERFLOW_DIRAC_PILOT_HOURS  the JobAgent loops stop by themselves after this (default 6)
+#   SHOWERFLOW_DIRAC_PILOTS   JobAgent loops running side by side (default 2: jobs in parallel)
 # Services listen on 127.0.0.1/localhost ports 9130-9197 (DIRAC's defaults). Needs root
 # (MariaDB runs as root here) and the Debian packages install.sh installs.
 # The facts behind each step: ../shared/notes/local-dirac/README.md.
@@ -22,6 +23,7 @@ STATE=$(cd "$STATE" && pwd)
 export SHOWERFLOW_DIRAC_VENV=${SHOWERFLOW_DIRAC_VENV:-$STATE/venv}
 DBPORT=${SHOWERFLOW_DIRAC_DB_PORT:-13306}
 PILOT_HOURS=${SHOWERFLOW_DIRAC_PILOT_HOURS:-6}
+PILOTS=${SHOWERFLOW_DIRAC_PILOTS:-2}
 t0=$(date +%s)
 say() { echo "showerflow-dirac: $(date +%T) (+$(($(date +%s) - t0)) s) $*"; }
 die() { echo "showerflow-dirac: error: $*" >&2; exit 1; }
@@ -45,11 +47,19 @@ mkdir -p "$STATE"/{pids,log}
 echo "$SHOWERFLOW_DIRAC_VENV" >"$STATE/venv.path"  # for env.sh
 trap 'rc=$?; [ $rc -eq 0 ] || "$HERE/stop.sh" "$STATE" >&2; exit $rc' EXIT
 
-# Start "$@" in the background, detached, in a process group of its own; record its PID.
+# Start "$@" in the background, detached, as the leader of a process group of its own, with
+# no file descriptor but 0-2 inherited (a daemon must not keep, e.g., a flock lock held);
+# record its PID.
 start() {
   local name=$1
   shift
-  setsid nohup "$@" </dev/null >>"$STATE/log/$name.log" 2>&1 &
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      n=${fd##*/}
+      if [ "$n" -gt 2 ] 2>/dev/null; then eval "exec $n>&-"; fi
+    done
+    exec setsid nohup "$@" </dev/null >>"$STATE/log/$name.log" 2>&1
+  ) &
   echo $! >"$STATE/pids/$name.pid"
 }
 wait_port() { # port seconds
@@ -99,25 +109,7 @@ done
 
 # 6. services (two processes) and the optimizers
 say "services"
-(
-  # shellcheck source=/dev/null
-  source "$HERE/env.sh" "$STATE" server
-  cd "$STATE"
-  start dm_rss dirac-service DataManagement/FileCatalog ResourceStatus/ResourceStatus \
-    ResourceStatus/ResourceManagement
-  start wms dirac-service Framework/ProxyManager WorkloadManagement/JobManager \
-    WorkloadManagement/JobMonitoring WorkloadManagement/JobStateUpdate WorkloadManagement/Matcher \
-    WorkloadManagement/WMSAdministrator WorkloadManagement/PilotManager \
-    WorkloadManagement/SandboxStore WorkloadManagement/OptimizationMind
-)
-for port in 9197 9160 9172 9152 9132 9130 9136 9170 9145 9171 9196 9175; do
-  wait_port "$port" 180 || die "no service listens on port $port ($STATE/log/dm_rss.log, wms.log)"
-done
-(
-  source "$HERE/env.sh" "$STATE" server
-  cd "$STATE"
-  start optimizers dirac-executor WorkloadManagement/Optimizers
-)
+"$HERE/services.sh" "$STATE" start >/dev/null
 
 # 7. proxies: dirac_admin to sync the Resource Status, then the user's (uploaded to the
 # ProxyManager, from which the JobAgent gets each payload's proxy)
@@ -134,7 +126,8 @@ say "proxy, Resource Status"
 )
 
 # 8. the JobAgent loop ("pilots")
-say "JobAgent loop"
-start pilots env SHOWERFLOW_DIRAC_VENV="$SHOWERFLOW_DIRAC_VENV" \
-  "$HERE/pilot_loop.sh" "$STATE" "$((PILOT_HOURS * 3600))"
+say "JobAgent loops: $PILOTS"
+for i in $(seq "$PILOTS"); do
+  start "pilots$i" "$HERE/pilot_loop.sh" "$STATE" "$((PILOT_HOURS * 3600))" "$i"
+done
 say "ready: source $HERE/env.sh $STATE"

@@ -18,4 +18,5 @@ stop_one() {
   fi
   rm -f "$f"
 }
-for name in pilots optimizers wms dm_rss mariadbd; do stop_one "$name"; done
+for f in "$STATE"/pids/pilots*.pid; do [ -e "$f" ] && stop_one "$(basename "$f" .pid)"; done
+for name in optimizers wms dm_rss mariadbd; do stop_one "$name"; done

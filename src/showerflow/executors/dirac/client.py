@@ -242,13 +242,15 @@ class DiracClient:
         return self.call("logging", id=int(job_id), timeout=120)
 
     def kill(self, ids):
-        """Kill jobs; a failure is logged, not raised."""
+        """Kill jobs; return True if DIRAC took the kill (a failure is logged, not raised)."""
         if not ids:
-            return
+            return True
         try:
             self.call("kill", ids=[int(i) for i in ids], timeout=300)
         except DiracError as err:
             self.log.warning(f"dirac: kill of {' '.join(map(str, ids))} failed: {err}")
+            return False
+        return True
 
     def output_sandbox(self, job_id, dest):
         """Retrieve the output sandbox into ``dest`` (fresh directory); return its path."""
