@@ -14,8 +14,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "dirac"
 SE = "SE-1"
@@ -138,6 +136,7 @@ def snakemake_dirac(workdir, server, lfn_base, *extra, env=None, timeout=900, ba
         "0.01",
         "--seconds-between-status-checks",
         "5",
+        "--show-failed-logs",
         "--precommand",
         f"export PATH={venv}:$PATH",
         *extra,
@@ -146,5 +145,6 @@ def snakemake_dirac(workdir, server, lfn_base, *extra, env=None, timeout=900, ba
     if background:
         out = open(Path(workdir) / "snakemake.out", "w")  # noqa: SIM115 - closed by the caller
         return subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env, timeout=timeout)
-
+    return subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, env=env, timeout=timeout
+    )

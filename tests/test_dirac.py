@@ -140,7 +140,10 @@ def test_build_jdl_names_inputs_as_lfns_and_no_output_data():
 def test_manifest_lines_and_their_refusals():
     text = J.render_manifest(
         [("local", "/b/in.root", "data/in.root")],
-        [("results/o.parquet", "/b/results/o.parquet", "file"), ("results/st", "/b/results/st", "dir")],
+        [
+            ("results/o.parquet", "/b/results/o.parquet", "file"),
+            ("results/st", "/b/results/st", "dir"),
+        ],
         [("logs/x.log", "sf_0_x.log")],
         "/b",
         "SE-1",
@@ -199,11 +202,18 @@ def test_runner_places_inputs_runs_and_reports_exit_codes(tmp_path):
     job = tmp_path / "job"
     job.mkdir()
     (job / "run1.root").write_text("downloaded by DIRAC\n")
-    pairs = [("/b/d/run1.root", "data/d/run1.root"), ("/b/x/m.txt", "x/m.txt"), ("/b/y/m.txt", "y/m.txt")]
+    pairs = [
+        ("/b/d/run1.root", "data/d/run1.root"),
+        ("/b/x/m.txt", "x/m.txt"),
+        ("/b/y/m.txt", "y/m.txt"),
+    ]
     (job / J.MANIFEST).write_text(
         J.render_manifest(
-            J.plan_inputs(pairs), [("results/out.txt", "/b/results/out.txt", "file")],
-            [("logs/j.log", "sf_0_j.log")], "/b", "SE-1",
+            J.plan_inputs(pairs),
+            [("results/out.txt", "/b/results/out.txt", "file")],
+            [("logs/j.log", "sf_0_j.log")],
+            "/b",
+            "SE-1",
         )
     )
     (job / J.RUNNER).write_text(J.runner_script())
@@ -252,10 +262,17 @@ def test_bridge_answers_errors_in_json_without_dirac(tmp_path):
 # -- statuses and what is said --------------------------------------------------------------
 def test_job_states_waiting_running_and_final():
     assert [classify_status(s) for s in ("Received", "Matched", "Running", "Completing")] == [
-        "pending", "pending", "running", "running",
+        "pending",
+        "pending",
+        "running",
+        "running",
     ]
     assert [classify_status(s) for s in ("Done", "Failed", "Killed", "Stalled", "?")] == [
-        "done", "failed", "killed", "stalled", "unknown",
+        "done",
+        "failed",
+        "killed",
+        "stalled",
+        "unknown",
     ]
 
 
@@ -265,14 +282,20 @@ def test_owner_kill_is_not_reported_as_a_limit():
 
 
 def test_limit_kill_says_to_raise_the_runtime():
-    said = failure_reason("43", "Failed", "Job has reached the CPU limit of the queue", site="LCG.X.org")
+    said = failure_reason(
+        "43", "Failed", "Job has reached the CPU limit of the queue", site="LCG.X.org"
+    )
     assert "43" in said and "raise the rule's runtime" in said and "LCG.X.org" in said
 
 
 def test_payload_failure_and_runner_exit_codes_are_named():
-    said = failure_reason("44", "Failed", "Application Finished With Errors", "Failed with exit code 3")
+    said = failure_reason(
+        "44", "Failed", "Application Finished With Errors", "Failed with exit code 3"
+    )
     assert "the job's command exited with an error" in said and "44" in said
-    said = failure_reason("45", "Failed", "Application Finished With Errors", "Failed with exit code 94")
+    said = failure_reason(
+        "45", "Failed", "Application Finished With Errors", "Failed with exit code 94"
+    )
     assert "did not write one of its declared outputs" in said
     said = failure_reason("46", "Stalled", "Watchdog identified this job as stalled")
     assert "stalled" in said and "runtime" not in said
@@ -306,7 +329,10 @@ def test_particle_of_a_dataset_from_its_key_or_query():
 
 def test_outputs_get_defaults_hook_metadata_and_their_own_ancestors(tmp_path):
     defaults = dict(default_metadata("dl2", {"dataset": "gamma"}, CONFIG, "d" * 64), dirac_job=5)
-    params = {"metadata": {"models_sha256": "m" * 64}, "files": {"results/dl2/x.parquet": {"metadata": {"note": "a b"}}}}
+    params = {
+        "metadata": {"models_sha256": "m" * 64},
+        "files": {"results/dl2/x.parquet": {"metadata": {"note": "a b"}}},
+    }
     sidecar = {
         "metadata": {"stage": "dl2_batch"},
         "files": {"u1.parquet": {"ancestors": ["dl1/run1.root"], "metadata": {"obs_id": 1}}},
@@ -320,17 +346,26 @@ def test_outputs_get_defaults_hook_metadata_and_their_own_ancestors(tmp_path):
     entries, warnings = file_entries(files, defaults, params, {"results/st": sidecar}, inputs, BASE)
     (x, xm, xa), (u1, u1m, u1a), (u2, u2m, u2a) = entries
     assert xm == {
-        "stage": "dl2", "workflow": "showerflow", "dataset": "gamma", "particle": "gamma",
-        "workflow_digest": "d" * 64, "dirac_job": 5, "models_sha256": "m" * 64, "note": "a_b",
+        "stage": "dl2",
+        "workflow": "showerflow",
+        "dataset": "gamma",
+        "particle": "gamma",
+        "workflow_digest": "d" * 64,
+        "dirac_job": 5,
+        "models_sha256": "m" * 64,
+        "note": "a_b",
     }
     assert xa == inputs  # no ancestors given: every input of the job
     assert u1m["stage"] == "dl2_batch" and u1m["obs_id"] == 1 and u1m["models_sha256"] == "m" * 64
     assert u1a == [f"{BASE}/dl1/run1.root"]  # its own input only
     assert u2a == inputs and warnings == []
     _, warnings = file_entries(
-        files[1:2], defaults, None,
+        files[1:2],
+        defaults,
+        None,
         {"results/st": {"metadata": {}, "files": {"u1.parquet": {"ancestors": ["/abs/x.root"]}}}},
-        inputs, BASE,
+        inputs,
+        BASE,
     )
     assert warnings == [f"no ancestor for {BASE}/results/st/u1.parquet: '/abs/x.root' has no LFN"]
 
@@ -375,8 +410,12 @@ def test_job_key_changes_with_inputs_and_command_only():
 
 # -- checks before submission ----------------------------------------------------------------
 PROXY = {
-    "seconds_left": 7200, "group": "dirac_user", "group_properties": ["NormalUser"],
-    "valid_group": True, "username": "ciuser", "home": "/vo/user/c/ciuser",
+    "seconds_left": 7200,
+    "group": "dirac_user",
+    "group_properties": ["NormalUser"],
+    "valid_group": True,
+    "username": "ciuser",
+    "home": "/vo/user/c/ciuser",
     "user_groups": ["dirac_admin", "dirac_user"],
 }
 
@@ -384,10 +423,22 @@ PROXY = {
 @pytest.mark.parametrize(
     ("override", "args", "message"),
     [
-        ({"seconds_left": 0}, (1.0, None), "expired; create a new one with `dirac-proxy-init -g dirac_user`"),
+        (
+            {"seconds_left": 0},
+            (1.0, None),
+            "expired; create a new one with `dirac-proxy-init -g dirac_user`",
+        ),
         ({"seconds_left": 1800}, (1.0, None), "expires in 0.50 h, less than the 1.0 h"),
-        ({}, (1.0, "dirac_prod"), "of group 'dirac_user', not 'dirac_prod'.*dirac-proxy-init -g dirac_prod"),
-        ({"group": "x", "group_properties": ["FileCatalogManagement"]}, (1.0, None), "cannot submit jobs"),
+        (
+            {},
+            (1.0, "dirac_prod"),
+            "of group 'dirac_user', not 'dirac_prod'.*dirac-proxy-init -g dirac_prod",
+        ),
+        (
+            {"group": "x", "group_properties": ["FileCatalogManagement"]},
+            (1.0, None),
+            "cannot submit jobs",
+        ),
     ],
 )
 def test_proxy_refusals_name_the_fix(override, args, message):
@@ -428,15 +479,24 @@ def test_jdl_read_back_must_equal_what_was_meant():
 def test_parse_query():
     assert parse_query("particle=proton zenith=20") == {"particle": "proton", "zenith": 20}
     assert parse_query("obs_id=1,2 zenith>=10 zenith<30.5") == {
-        "obs_id": [1, 2], "zenith": {">=": 10, "<": 30.5},
+        "obs_id": [1, 2],
+        "zenith": {">=": 10, "<": 30.5},
     }
-    for bad, message in [("", "empty"), ("particle", "not 'field=value'"), ("a=1 a=2", "twice"), ("a=1 a>2", "both")]:
+    for bad, message in [
+        ("", "empty"),
+        ("particle", "not 'field=value'"),
+        ("a=1 a=2", "twice"),
+        ("a=1 a>2", "both"),
+    ]:
         with pytest.raises(QueryError, match=message):
             parse_query(bad)
 
 
 def test_local_copies_mirror_lfns_and_catalog_columns(tmp_path):
-    assert local_path("/vo/user/c/ciuser/dl1/a.root", tmp_path) == tmp_path / "vo/user/c/ciuser/dl1/a.root"
+    assert (
+        local_path("/vo/user/c/ciuser/dl1/a.root", tmp_path)
+        == tmp_path / "vo/user/c/ciuser/dl1/a.root"
+    )
     files = [{"lfn": "/vo/a.root", "size": 3, "checksum": "01", "metadata": {"zenith": 20}}]
     assert catalog_columns(files, ["/c/vo/a.root"]) == {
         "/c/vo/a.root": {"lfn": "/vo/a.root", "catalog_checksum": "01", "dirac_zenith": 20}
@@ -446,8 +506,20 @@ def test_local_copies_mirror_lfns_and_catalog_columns(tmp_path):
 def test_dl1_metadata_from_a_catalog_entry():
     import numpy as np
 
-    entry = {"particle": "gamma", "obs_id": np.int64(3), "zenith": 20.0, "azimuth": float("nan"), "n_showers": 1e5, "uuid": None}
-    assert dl1_metadata(entry) == {"particle": "gamma", "obs_id": 3, "zenith": 20.0, "n_showers": 100000}
+    entry = {
+        "particle": "gamma",
+        "obs_id": np.int64(3),
+        "zenith": 20.0,
+        "azimuth": float("nan"),
+        "n_showers": 1e5,
+        "uuid": None,
+    }
+    assert dl1_metadata(entry) == {
+        "particle": "gamma",
+        "obs_id": 3,
+        "zenith": 20.0,
+        "n_showers": 100000,
+    }
 
 
 # -- the client without DIRAC -----------------------------------------------------------------
@@ -493,11 +565,25 @@ rule count:
 @pytest.mark.parametrize(
     ("status", "minor", "extra", "message", "final"),
     [
-        ("Failed", "Job has reached the CPU limit of the queue", [], "was stopped at a limit", "Failed"),
-        ("Stalled", "Watchdog identified this job as stalled", ["--dirac-stalled-timeout", "0"], "stalled", "Killed"),
+        (
+            "Failed",
+            "Job has reached the CPU limit of the queue",
+            [],
+            "was stopped at a limit",
+            "Failed",
+        ),
+        (
+            "Stalled",
+            "Watchdog identified this job as stalled",
+            ["--dirac-stalled-timeout", "0"],
+            "stalled",
+            "Killed",
+        ),
     ],
 )
-def test_limit_kill_and_stalled_job_through_the_standin(tmp_path, status, minor, extra, message, final):
+def test_limit_kill_and_stalled_job_through_the_standin(
+    tmp_path, status, minor, extra, message, final
+):
     wf = tmp_path / "wf"
     (wf / "data").mkdir(parents=True)
     (wf / "data" / "a.txt").write_text("1\n2\n")
@@ -510,9 +596,21 @@ def test_limit_kill_and_stalled_job_through_the_standin(tmp_path, status, minor,
         DIRAC_STANDIN_MINOR=minor,
     )
     cmd = [
-        sys.executable, "-m", "snakemake", "--executor", "dirac", "--jobs", "1",
-        "--dirac-lfn-base", BASE, "--dirac-output-se", "SE-1",
-        "--seconds-between-status-checks", "1", *extra,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--executor",
+        "dirac",
+        "--jobs",
+        "1",
+        "--dirac-lfn-base",
+        BASE,
+        "--dirac-output-se",
+        "SE-1",
+        "--seconds-between-status-checks",
+        "1",
+        "--show-failed-logs",
+        *extra,
     ]
     res = subprocess.run(cmd, cwd=wf, capture_output=True, text=True, env=env, timeout=300)
     out = res.stdout + res.stderr

@@ -7,15 +7,12 @@ with that reason otherwise. Jobs really run: each takes one JobAgent cycle (20-3
 
 from __future__ import annotations
 
-import json
 import os
-import posixpath
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from dirac_server import HOME, SE, REPO, Server, skip_reason, snakemake_dirac
+from dirac_server import HOME, REPO, SE, Server, skip_reason, snakemake_dirac
 
 from showerflow.catalog import adler32, catalog_entry
 from showerflow.executors.dirac import jdl as J
@@ -206,7 +203,9 @@ def test_dataset_selected_by_catalog_query(server, indexed, dl1_files, tmp_path)
 
 
 def test_query_naming_an_unindexed_field_is_refused(server, indexed):
-    with pytest.raises(QueryError, match=r"no index for the query field\(s\) \['zenit'\].*meta index -f zenit"):
+    with pytest.raises(
+        QueryError, match=r"no index for the query field\(s\) \['zenit'\].*meta index -f zenit"
+    ):
         find_dataset(server.client, "particle=proton zenit=20", HOME)
 
 
@@ -260,13 +259,14 @@ def test_preflight_refuses_an_unreachable_server(server, tmp_path):
         "Systems\n{\n  WorkloadManagement\n  {\n    URLs\n    {\n"
         "      JobManager = dips://localhost:9/WorkloadManagement/JobManager\n    }\n  }\n}\n"
     )
-    env = dict(server.env, DIRACSYSCONFIG=server.env["DIRACSYSCONFIG"] + f",{cfg}")
+    # the first file of DIRACSYSCONFIG wins
+    env = dict(server.env, DIRACSYSCONFIG=f"{cfg}," + server.env["DIRACSYSCONFIG"])
     with pytest.raises(PreflightError, match="server is unreachable.*JobManager"):
         preflight(DiracClient(env=env), f"{HOME}/x", SE, 0.01)
 
 
 # -- the executor: a small workflow with a directory output -------------------------------
-SNAKEFILE = '''
+SNAKEFILE = """
 import json
 import os
 
@@ -322,7 +322,7 @@ rule summary:
         "results/summary.txt",
     shell:
         "cat {input.counts} {input.split}/a.part {input.split}/sub/b.part > {output}"
-'''
+"""
 
 
 def make_workflow(root):
@@ -369,7 +369,9 @@ def test_outputs_are_in_the_catalog_with_metadata_and_ancestors(server, workflow
     meta = server.client.user_metadata([counts_a, part_a, part_b, summary])
     assert meta[counts_a]["stage"] == "count" and meta[counts_a]["dataset"] == "a"
     assert meta[counts_a]["particle"] == "gamma" and int(meta[counts_a]["obs_id"]) == 11
-    assert meta[counts_a]["workflow"] == "showerflow" and len(meta[counts_a]["workflow_digest"]) == 64
+    assert (
+        meta[counts_a]["workflow"] == "showerflow" and len(meta[counts_a]["workflow_digest"]) == 64
+    )
     assert int(meta[part_b]["obs_id"]) == 2 and meta[part_b]["models_sha256"] == "0" * 64
     assert meta[part_b]["part"] == "sub_b.part" and meta[summary]["stage"] == "summary"
     job_ids = {m["dirac_job"] for m in meta.values()}
@@ -398,7 +400,7 @@ def test_second_run_has_nothing_to_do(server, workflow_run):
 
 
 # -- faults -------------------------------------------------------------------------------
-FAULTS = '''
+FAULTS = """
 rule all:
     input:
         "results/fails.txt",
@@ -417,14 +419,16 @@ rule sleeps:
         "results/sleeps.txt",
     shell:
         "sleep 240; touch {output}"
-'''
+"""
 
 
 def test_payload_failure_and_owner_kill_are_reported_as_such(server, indexed, tmp_path):
     wf = tmp_path / "faults"
     wf.mkdir()
     (wf / "Snakefile").write_text(FAULTS)
-    proc = snakemake_dirac(wf, server, server.unique_base("faults"), "--keep-going", background=True)
+    proc = snakemake_dirac(
+        wf, server, server.unique_base("faults"), "--keep-going", background=True
+    )
     log = wf / "snakemake.out"
     try:
         job_id = None
@@ -450,7 +454,7 @@ def test_payload_failure_and_owner_kill_are_reported_as_such(server, indexed, tm
     assert "about to fail" in out  # its std.err is shown
 
 
-INTERRUPTED = '''
+INTERRUPTED = """
 rule all:
     input:
         expand("results/{name}.txt", name=["a", "b", "c"]),
@@ -461,7 +465,7 @@ rule make:
         "results/{name}.txt",
     shell:
         "echo made {wildcards.name} > {output}"
-'''
+"""
 
 
 def test_server_stopped_mid_run_then_rerun_redoes_only_what_was_lost(server, indexed, tmp_path):
@@ -473,8 +477,14 @@ def test_server_stopped_mid_run_then_rerun_redoes_only_what_was_lost(server, ind
     (wf / "Snakefile").write_text(INTERRUPTED)
     base = server.unique_base("interrupted")
     proc = snakemake_dirac(
-        wf, server, base, "--seconds-between-status-checks", "600",
-        "--dirac-server-timeout", "5", background=True,
+        wf,
+        server,
+        base,
+        "--seconds-between-status-checks",
+        "600",
+        "--dirac-server-timeout",
+        "5",
+        background=True,
     )
     log = wf / "snakemake.out"
     ids = {}
@@ -508,7 +518,9 @@ def test_server_stopped_mid_run_then_rerun_redoes_only_what_was_lost(server, ind
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-5000:]
     assert out.count("taking over DIRAC job") == 3
-    assert "missing from the storage element" in out and "does not match its catalog checksum" in out
+    assert (
+        "missing from the storage element" in out and "does not match its catalog checksum" in out
+    )
     assert out.count("submitted to DIRAC as job") == 2  # b and c again, not a
     for name in "abc":
         assert (wf / "results" / f"{name}.txt").read_text() == f"made {name}\n"
@@ -544,11 +556,15 @@ def test_server_unreachable_while_jobs_run_is_reported(server, indexed, tmp_path
 def test_proxy_expiring_mid_run_is_reported(server, indexed, tmp_path):
     wf = tmp_path / "expiring"
     wf.mkdir()
-    (wf / "Snakefile").write_text(FAULTS.replace('"results/fails.txt",\n', "").replace("240", "150"))
+    (wf / "Snakefile").write_text(
+        FAULTS.replace('"results/fails.txt",\n', "").replace("240", "150")
+    )
     proxy = server.proxy(valid="00:02", out=tmp_path / "short.pem", upload=False)
     env = dict(server.env, X509_USER_PROXY=str(proxy))
     try:
-        res = snakemake_dirac(wf, server, server.unique_base("expiring"), "results/sleeps.txt", env=env)
+        res = snakemake_dirac(
+            wf, server, server.unique_base("expiring"), "results/sleeps.txt", env=env
+        )
     finally:
         server.proxy()
     out = res.stdout + res.stderr

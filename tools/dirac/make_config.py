@@ -256,6 +256,12 @@ Operations
         }}
       }}
     }}
+    MonitoringBackends
+    {{
+      # no Accounting or Monitoring service here: without this every data operation
+      # waits for a request to the (absent) RequestManagement system
+      Default =
+    }}
     DataManagement
     {{
       RegistrationProtocols = file, dips

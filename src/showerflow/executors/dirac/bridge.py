@@ -261,9 +261,7 @@ def op_output_sandbox(id, dir):  # noqa: A002 (the job id, the destination)
     from DIRAC.Interfaces.API.Dirac import Dirac
 
     os.makedirs(dir, exist_ok=True)
-    _value(
-        Dirac().getOutputSandbox(int(id), outputDir=dir, noJobDir=True), "output sandbox"
-    )
+    _value(Dirac().getOutputSandbox(int(id), outputDir=dir, noJobDir=True), "output sandbox")
     return sorted(os.listdir(dir))
 
 
@@ -513,7 +511,9 @@ def upload_outputs(manifest, log=print):
             raise BridgeError("missing", f"declared output {rel} was not written by the job")
         for path, file_lfn in output_files(rel, lfn, kind):
             done = _upload(file_lfn, path, se, overwrite=True)
-            log(f"showerflow: uploaded {path} as {file_lfn} ({done['size']} bytes, Adler-32 {done['checksum']})")
+            log(
+                f"showerflow: uploaded {path} as {file_lfn} ({done['size']} bytes, Adler-32 {done['checksum']})"
+            )
             listing.append(
                 {
                     "path": path.replace(os.sep, "/"),
@@ -590,7 +590,10 @@ def main(argv=None):
             answer.flush()
         return 0
     if args:
-        print(f"usage: {sys.argv[0]} < request.json | get-file LFN DIR | upload-outputs MANIFEST", file=sys.stderr)
+        print(
+            f"usage: {sys.argv[0]} < request.json | get-file LFN DIR | upload-outputs MANIFEST",
+            file=sys.stderr,
+        )
         return 64
     answer.write(json.dumps(serve(sys.stdin.read())) + "\n")
     answer.flush()

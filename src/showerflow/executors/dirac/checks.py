@@ -58,7 +58,9 @@ def check_proxy(info, min_hours=1.0, group=None):
             f"the DIRAC proxy is of group '{have}', not '{group}' (--dirac-group); "
             f"create one of that group with `dirac-proxy-init -g {group}`"
         )
-    if not info.get("valid_group", True) or "NormalUser" not in (info.get("group_properties") or []):
+    if not info.get("valid_group", True) or "NormalUser" not in (
+        info.get("group_properties") or []
+    ):
         usable = ", ".join(info.get("user_groups") or []) or "<your_group>"
         raise PreflightError(
             f"the DIRAC proxy's group '{have}' cannot submit jobs (no NormalUser property); "

@@ -300,7 +300,11 @@ class DiracClient:
     def add_file(self, lfn, path, se, overwrite=False):
         """Upload and register a file; return ``{"lfn", "size", "checksum", "se"}``."""
         value = self.call(
-            "add_file", lfn=lfn, path=str(Path(path).resolve()), se=se, overwrite=bool(overwrite),
+            "add_file",
+            lfn=lfn,
+            path=str(Path(path).resolve()),
+            se=se,
+            overwrite=bool(overwrite),
             timeout=3600,
         )
         self.log.info(f"dirac: uploaded {path} as {lfn} to {se}")

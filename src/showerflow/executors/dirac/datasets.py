@@ -207,7 +207,11 @@ def fetch_dataset(client, files, cache, adler32):
     out = []
     for entry in files:
         dest = local_path(entry["lfn"], cache)
-        if dest.is_file() and dest.stat().st_size == entry["size"] and _same(adler32(dest), entry["checksum"]):
+        if (
+            dest.is_file()
+            and dest.stat().st_size == entry["size"]
+            and _same(adler32(dest), entry["checksum"])
+        ):
             out.append(str(dest))
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +267,8 @@ def dl1_metadata(entry):
     Returns
     -------
     dict
-        The :data:`DL1_FIELDS` the entry has (NaN and None left out).
+        The :data:`DL1_FIELDS` the entry has (NaN and None left out; floats rounded to 6
+        significant digits, the precision of the float32 values files often hold).
     """
     out = {}
     for name, kind in DL1_FIELDS.items():
@@ -275,7 +280,8 @@ def dl1_metadata(entry):
         if kind == "INT":
             value = int(value)
         elif kind == "FLOAT":
-            value = float(value)
+            # 6 significant digits: float32 bookkeeping (20.0000076) matches a query's 20
+            value = float(f"{float(value):.6g}")
         else:
             value = str(value)
         out[name] = value
@@ -300,8 +306,10 @@ def upload_dl1(client, paths, lfn_dir, se, entries, overwrite=False):
     list of str
         The LFNs.
     """
+    if len(paths) != len(entries):
+        raise ValueError(f"{len(paths)} paths but {len(entries)} catalog entries")
     lfns = []
-    for path, entry in zip(paths, entries, strict=True):
+    for path in paths:
         lfn = posixpath.join(lfn_dir, Path(path).name)
         check_lfn(lfn)
         client.add_file(lfn, path, se, overwrite=overwrite)

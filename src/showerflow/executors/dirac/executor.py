@@ -21,7 +21,6 @@ still queued or running, and fetches its outputs if it is Done, instead of submi
 again. See ``docs/dirac.md``.
 """
 
-from __future__ import annotations
 
 import glob
 import hashlib
@@ -134,9 +133,7 @@ class ExecutorSettings(ExecutorSettingsBase):
             "flight are given up (a rerun takes them over)"
         },
     )
-    download_retries: int = field(
-        default=3, metadata={"help": "Download attempts per output file"}
-    )
+    download_retries: int = field(default=3, metadata={"help": "Download attempts per output file"})
     retry_wait: float = field(default=10.0, metadata={"help": "Seconds between download attempts"})
     min_proxy_hours: float = field(
         default=1.0, metadata={"help": "Refuse to start with less proxy lifetime left (hours)"}
@@ -338,7 +335,9 @@ class Executor(RemoteExecutor):
             "JobName": spec.name,
             "OutputSE": spec.output_se,
         }
-        check_jdl_readback({k: v for k, v in intended.items() if v is not None}, self.client.check_jdl(text))
+        check_jdl_readback(
+            {k: v for k, v in intended.items() if v is not None}, self.client.check_jdl(text)
+        )
         self.checked_rules.add(rule)
 
     def _prepare(self, job):
@@ -360,7 +359,10 @@ class Executor(RemoteExecutor):
         runner.chmod(0o755)
         (jobdir / J.MANIFEST).write_text(
             J.render_manifest(
-                J.plan_inputs(inputs), outputs, sandbox, self.settings.lfn_base,
+                J.plan_inputs(inputs),
+                outputs,
+                sandbox,
+                self.settings.lfn_base,
                 self.settings.output_se,
             )
         )
@@ -630,7 +632,11 @@ class Executor(RemoteExecutor):
             self.logger.info(
                 f"DIRAC job {aux['dirac_id']} ({aux['rule']}): {count} file(s) fetched, "
                 "Adler-32 verified"
-                + (", File Catalog metadata and ancestors set" if not self.settings.skip_metadata else "")
+                + (
+                    ", File Catalog metadata and ancestors set"
+                    if not self.settings.skip_metadata
+                    else ""
+                )
             )
             self.report_job_success(info)
 
@@ -733,7 +739,9 @@ class Executor(RemoteExecutor):
         found, failed = self.client.lfn_metadata(lfns)
         for rec in listed:
             if rec["lfn"] not in found:
-                err = DiracError(str(failed.get(rec["lfn"], "not in the File Catalog")), kind="missing")
+                err = DiracError(
+                    str(failed.get(rec["lfn"], "not in the File Catalog")), kind="missing"
+                )
                 err.lfn = rec["lfn"]
                 raise err
         sidecars = {}
@@ -768,7 +776,11 @@ class Executor(RemoteExecutor):
             files = [(rec["path"], rec["lfn"], rec["output"]) for rec in listed]
             try:
                 entries, warnings = file_entries(
-                    files, defaults, aux.get("hook"), sidecars, aux["inputs"],
+                    files,
+                    defaults,
+                    aux.get("hook"),
+                    sidecars,
+                    aux["inputs"],
                     self.settings.lfn_base,
                 )
             except CatalogHookError as err:

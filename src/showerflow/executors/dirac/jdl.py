@@ -424,7 +424,9 @@ def build_jdl(spec):
                 "would read another path (it removes spaces and splits on commas); "
                 "run from a working directory whose path has none"
             )
-    dupes = [n for n, c in Counter(posixpath.basename(p) for p in spec.input_sandbox).items() if c > 1]
+    dupes = [
+        n for n, c in Counter(posixpath.basename(p) for p in spec.input_sandbox).items() if c > 1
+    ]
     if dupes:
         raise JDLError(
             f"input sandbox files share the base name(s) {sorted(dupes)}: DIRAC unpacks "
