@@ -494,7 +494,8 @@ def upload_outputs(manifest, log=print):
     Files are uploaded with ``overwrite`` (a rerun replaces its earlier upload) and each is
     checked in the File Catalog (size and Adler-32) after its upload. The listing
     (:data:`LISTING`: ``{"files": [{"path", "lfn", "size", "checksum", "output"}]}``) goes
-    back in the output sandbox; it tells the submit side which files a directory output holds.
+    back in the output sandbox; it tells the submit side which files a directory output
+    holds. Empty files (DIRAC stores none) are listed with ``lfn`` None, not uploaded.
 
     Raises
     ------
@@ -510,19 +511,20 @@ def upload_outputs(manifest, log=print):
         if not exists:
             raise BridgeError("missing", f"declared output {rel} was not written by the job")
         for path, file_lfn in output_files(rel, lfn, kind):
-            done = _upload(file_lfn, path, se, overwrite=True)
-            log(
-                f"showerflow: uploaded {path} as {file_lfn} ({done['size']} bytes, Adler-32 {done['checksum']})"
-            )
-            listing.append(
-                {
-                    "path": path.replace(os.sep, "/"),
-                    "lfn": file_lfn,
-                    "size": done["size"],
-                    "checksum": done["checksum"],
-                    "output": rel,
-                }
-            )
+            entry = {"path": path.replace(os.sep, "/"), "output": rel}
+            if os.path.getsize(path) == 0:
+                # DIRAC stores no empty file ("Supplied file is zero size"); the listing
+                # says it exists, and the submit side makes it again
+                entry.update(lfn=None, size=0, checksum=None)
+                log(f"showerflow: {path} is empty: listed, not uploaded")
+            else:
+                done = _upload(file_lfn, path, se, overwrite=True)
+                log(
+                    f"showerflow: uploaded {path} as {file_lfn} ({done['size']} bytes, "
+                    f"Adler-32 {done['checksum']})"
+                )
+                entry.update(lfn=file_lfn, size=done["size"], checksum=done["checksum"])
+            listing.append(entry)
     tmp = LISTING + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"files": listing}, f, indent=1)

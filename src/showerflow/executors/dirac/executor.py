@@ -21,7 +21,6 @@ still queued or running, and fetches its outputs if it is Done, instead of submi
 again. See ``docs/dirac.md``.
 """
 
-
 import glob
 import hashlib
 import json
@@ -293,15 +292,18 @@ class Executor(RemoteExecutor):
         )
 
     def _input_pairs(self, job):
-        """``(lfn, relative path)`` of every input file (a directory input: each file in it)."""
-        pairs = []
+        """``(lfn, relative path)`` of every input file (a directory input: each file in it),
+        and the empty ones apart (DIRAC stores no empty file: the runner creates them)."""
+        pairs, empty = [], []
         for f in job.input:
             path = str(f)
-            if os.path.isdir(path):
-                pairs.extend((self._lfn(p), os.path.relpath(p)) for p in _directory_files(path))
-            else:
-                pairs.append((self._lfn(path), os.path.relpath(path)))
-        return pairs
+            paths = _directory_files(path) if os.path.isdir(path) else [path]
+            for p in paths:
+                if os.path.isfile(p) and os.path.getsize(p) == 0:
+                    empty.append(os.path.relpath(p))
+                else:
+                    pairs.append((self._lfn(p), os.path.relpath(p)))
+        return pairs, empty
 
     def _stage_inputs(self, pairs):
         """Make every input available in the File Catalog with the local file's checksum."""
@@ -342,7 +344,7 @@ class Executor(RemoteExecutor):
 
     def _prepare(self, job):
         """Write the job's sandbox files and JDL; return (jdl text, aux dict, job key)."""
-        inputs = self._input_pairs(job)
+        inputs, empty = self._input_pairs(job)
         outputs = []
         for f in job.output:
             kind = "dir" if getattr(f, "is_directory", False) else "file"
@@ -364,6 +366,7 @@ class Executor(RemoteExecutor):
                 sandbox,
                 self.settings.lfn_base,
                 self.settings.output_se,
+                empty,
             )
         )
         command = self.format_job_exec(job)
@@ -716,6 +719,15 @@ class Executor(RemoteExecutor):
         err.lfn = lfn
         raise err
 
+    def _place(self, rec, dest, found):
+        """Put one listed file at ``dest``: fetched and verified, or made anew if empty."""
+        if rec["lfn"] is None:
+            tmp = Path(dest).with_name(f".{Path(dest).name}.dirac-empty")
+            tmp.write_bytes(b"")
+            os.replace(tmp, dest)
+            return
+        self._fetch_file(rec["lfn"], dest, found[rec["lfn"]]["Checksum"], rec["checksum"])
+
     def _finish(self, info):
         """Sandbox, every file of every output fetched and verified, catalog metadata."""
         aux = info.aux
@@ -735,9 +747,9 @@ class Executor(RemoteExecutor):
                 err = DiracError(f"the worker listed no upload of {rel}", kind="missing")
                 err.lfn = self._lfn(rel)
                 raise err
-        lfns = [rec["lfn"] for rec in listed]
-        found, failed = self.client.lfn_metadata(lfns)
-        for rec in listed:
+        stored = [rec for rec in listed if rec["lfn"]]  # empty files are listed, not stored
+        found, failed = self.client.lfn_metadata([rec["lfn"] for rec in stored])
+        for rec in stored:
             if rec["lfn"] not in found:
                 err = DiracError(
                     str(failed.get(rec["lfn"], "not in the File Catalog")), kind="missing"
@@ -750,7 +762,7 @@ class Executor(RemoteExecutor):
             if kind == "file":
                 (rec,) = recs
                 Path(rel).parent.mkdir(parents=True, exist_ok=True)
-                self._fetch_file(rec["lfn"], rel, found[rec["lfn"]]["Checksum"], rec["checksum"])
+                self._place(rec, rel, found)
             else:
                 staging = Path(rel).parent / f".{Path(rel).name}.dirac-fetch"
                 shutil.rmtree(staging, ignore_errors=True)
@@ -760,9 +772,7 @@ class Executor(RemoteExecutor):
                         sub = posixpath.relpath(rec["path"], rel)
                         dest = staging / sub
                         dest.parent.mkdir(parents=True, exist_ok=True)
-                        self._fetch_file(
-                            rec["lfn"], dest, found[rec["lfn"]]["Checksum"], rec["checksum"]
-                        )
+                        self._place(rec, dest, found)
                     if Path(rel).exists():
                         shutil.rmtree(rel)
                     os.replace(staging, rel)
@@ -770,10 +780,11 @@ class Executor(RemoteExecutor):
                     shutil.rmtree(staging, ignore_errors=True)
                 sidecars[rel] = read_sidecar(rel)
             for rec in recs:
-                self.known[rec["lfn"]] = found[rec["lfn"]]["Checksum"]
+                if rec["lfn"]:
+                    self.known[rec["lfn"]] = found[rec["lfn"]]["Checksum"]
         if not self.settings.skip_metadata:
             defaults = dict(aux["metadata"], dirac_job=int(aux["dirac_id"]))
-            files = [(rec["path"], rec["lfn"], rec["output"]) for rec in listed]
+            files = [(rec["path"], rec["lfn"], rec["output"]) for rec in stored]
             try:
                 entries, warnings = file_entries(
                     files,

@@ -278,7 +278,7 @@ def _check_field(value, what):
         raise JDLError(f"{what} '{value}' contains a tab or newline")
 
 
-def render_manifest(inputs, outputs, sandbox, lfn_base, output_se):
+def render_manifest(inputs, outputs, sandbox, lfn_base, output_se, empty=()):
     """The runner's manifest: one tab-separated line per file to place or to upload.
 
     Parameters
@@ -292,6 +292,8 @@ def render_manifest(inputs, outputs, sandbox, lfn_base, output_se):
         ``(relative path, sandbox name)``: logs and benchmarks returned in the sandbox.
     lfn_base, output_se : str
         The ``base`` line: where the worker uploads outputs.
+    empty : list of str
+        Empty input files (DIRAC stores none): the runner creates them.
 
     Returns
     -------
@@ -304,6 +306,9 @@ def render_manifest(inputs, outputs, sandbox, lfn_base, output_se):
         for value in (lfn, rel):
             _check_field(value, "input")
         lines.append(f"in\t{mode}\t{lfn}\t{rel}")
+    for rel in empty:
+        _check_field(rel, "input")
+        lines.append(f"mk\t{rel}")
     for rel, lfn, kind in outputs:
         if kind not in ("file", "dir"):
             raise JDLError(f"output kind must be 'file' or 'dir', got {kind!r}")
@@ -475,7 +480,7 @@ def runner_script():
     return f"""#!/bin/bash
 # showerflow: run one Snakemake job inside a DIRAC job. Usage: {RUNNER} {MANIFEST}
 manifest="${{1:-{MANIFEST}}}"
-echo "showerflow job: $(date -u +%FT%TZ) on $(hostname), DIRAC job ${{DIRACJOBID:-?}}"
+echo "showerflow job: $(date -u +%FT%TZ) on $(hostname), DIRAC job ${{JOBID:-?}} at ${{DIRACSITE:-?}}"
 for archive in {SOURCES} {EXTRA}; do
     if [ -f "$archive" ]; then tar -xzf "$archive" || exit 90; fi
 done
@@ -498,6 +503,9 @@ while IFS=$'\\t' read -r kind mode lfn rel; do
         mv -f "$tmp/$base" "$rel" || exit 92
         rm -rf "$tmp"
     fi
+done < "$manifest"
+while IFS=$'\\t' read -r kind rel; do
+    if [ "$kind" = mk ]; then mkdir -p "$(dirname "$rel")" && : > "$rel"; fi
 done < "$manifest"
 bash {COMMAND}
 rc=$?
