@@ -503,6 +503,18 @@ def test_local_copies_mirror_lfns_and_catalog_columns(tmp_path):
     }
 
 
+def test_query_digest_follows_the_catalog_answer_only():
+    from showerflow.executors.dirac.datasets import query_digest
+
+    a = [
+        {"lfn": "/vo/a", "size": 3, "checksum": "00ab"},
+        {"lfn": "/vo/b", "size": 4, "checksum": "cd"},
+    ]
+    assert query_digest(a) == query_digest(list(reversed(a)))
+    assert query_digest(a) == query_digest([dict(a[0], checksum="ab"), a[1]])  # leading zeros
+    assert query_digest(a) != query_digest([dict(a[0], size=5), a[1]])
+
+
 def test_dl1_metadata_from_a_catalog_entry():
     import numpy as np
 

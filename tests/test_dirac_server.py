@@ -22,6 +22,7 @@ from showerflow.executors.dirac.datasets import (
     DL1_FIELDS,
     QueryError,
     catalog_columns,
+    dataset_files,
     fetch_dataset,
     find_dataset,
     upload_dl1,
@@ -196,6 +197,12 @@ def test_dataset_selected_by_catalog_query(server, indexed, dl1_files, tmp_path)
     rows = catalog_columns(files, local)
     assert rows[local[0]]["lfn"] == files[0]["lfn"]
     assert rows[local[0]]["dirac_particle"] == "proton"
+    # what the catalog stage calls for a `catalog: dirac` dataset
+    spec = {"catalog": "dirac", "dirac_query": "particle=proton zenith=20", "dirac_path": base}
+    paths, columns, digest = dataset_files(spec, tmp_path / "cache", adler32, server.client)
+    assert paths == local and columns == rows and len(digest) == 64
+    with pytest.raises(QueryError, match="selects no file"):
+        dataset_files(dict(spec, dirac_query="particle=electron"), tmp_path, adler32, server.client)
     # a second fetch keeps the verified copies
     stamp = [os.stat(p).st_mtime_ns for p in local]
     fetch_dataset(server.client, files, tmp_path / "cache", adler32)

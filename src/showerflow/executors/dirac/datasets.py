@@ -21,6 +21,8 @@ DL1 file. :func:`catalog_columns` gives the columns the catalog table adds for s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import posixpath
 import re
@@ -42,6 +44,8 @@ __all__ = [
     "catalog_columns",
     "dl1_metadata",
     "upload_dl1",
+    "query_digest",
+    "dataset_files",
 ]
 
 #: File Catalog fields (and index types) of DL1 files: their simulation record.
@@ -318,3 +322,52 @@ def upload_dl1(client, paths, lfn_dir, se, entries, overwrite=False):
         [(lfn, dl1_metadata(entry), []) for lfn, entry in zip(lfns, entries, strict=True)]
     )
     return lfns
+
+
+def query_digest(files):
+    """SHA-256 of what a query selected (LFN, size, checksum of each): it changes when the
+    catalog's answer does, as ``workflow.folder_digest`` does for a folder listing."""
+    rows = sorted((f["lfn"], int(f["size"]), str(f["checksum"]).lower().lstrip("0")) for f in files)
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def dataset_files(spec, cache, adler32, client=None):
+    """The local files of a ``catalog: dirac`` dataset, and the columns they add.
+
+    What the catalog stage calls instead of scanning folders: the query's LFNs
+    (:func:`find_dataset`), verified local copies (:func:`fetch_dataset`) and, per local
+    path, the catalog columns (:func:`catalog_columns`).
+
+    Parameters
+    ----------
+    spec : dict
+        The dataset: ``dirac_query``, optional ``dirac_path`` (default ``/``).
+    cache : str or Path
+        Folder of the local copies.
+    adler32 : callable
+    client : DiracClient, optional
+
+    Returns
+    -------
+    tuple of (list of str, dict, str)
+        Local paths, ``{path: columns}``, and the :func:`query_digest`.
+
+    Raises
+    ------
+    QueryError
+        No query, a query naming an unindexed field, or one that selects nothing.
+    """
+    from .client import DiracClient
+
+    query = spec.get("dirac_query")
+    if not query:
+        raise QueryError(
+            "a dataset with catalog: dirac needs dirac_query (e.g. 'particle=proton zenith=20')"
+        )
+    path = spec.get("dirac_path") or "/"
+    client = client or DiracClient()
+    files = find_dataset(client, query, path)
+    if not files:
+        raise QueryError(f"File Catalog query {query!r} below {path} selects no file")
+    paths = fetch_dataset(client, files, cache, adler32)
+    return paths, catalog_columns(files, paths), query_digest(files)
