@@ -123,6 +123,7 @@ def _spec(**override):
         ({"input_sandbox": ["/tmp/a,b/run.sh"]}, "contains comma"),
         ({"input_sandbox": ["/a/run.sh", "/b/run.sh"]}, "share the base name"),
         ({"arguments": 'say "hi"'}, "quote, backslash or newline"),
+        ({"input_data": [f"/b/f{i}.root" for i in range(500)]}, "500 input files; DIRAC refuses"),
     ],
 )
 def test_build_jdl_refuses_jobs_dirac_would_refuse_or_misread(override, message):
@@ -492,11 +493,15 @@ def test_parse_query():
             parse_query(bad)
 
 
-def test_local_copies_mirror_lfns_and_catalog_columns(tmp_path):
-    assert (
-        local_path("/vo/user/c/ciuser/dl1/a.root", tmp_path)
-        == tmp_path / "vo/user/c/ciuser/dl1/a.root"
-    )
+def test_local_copies_mirror_lfns_and_catalog_columns(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cache = Path("results") / "dirac-cache"
+    copy = local_path("/vo/user/c/ciuser/dl1/a.root", cache)
+    assert copy == cache / "vo/user/c/ciuser/dl1/a.root"
+    # the executor maps the copy back to the catalog's LFN, not to one under its base
+    assert J.lfn_for(str(copy), BASE) == "/vo/user/c/ciuser/dl1/a.root"
+    with pytest.raises(ValueError, match="named dirac-cache"):
+        local_path("/vo/a.root", tmp_path)
     files = [{"lfn": "/vo/a.root", "size": 3, "checksum": "01", "metadata": {"zenith": 20}}]
     assert catalog_columns(files, ["/c/vo/a.root"]) == {
         "/c/vo/a.root": {"lfn": "/vo/a.root", "catalog_checksum": "01", "dirac_zenith": 20}

@@ -8,6 +8,7 @@ with that reason otherwise. Jobs really run: each takes one JobAgent cycle (20-3
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -187,7 +188,7 @@ def test_dataset_selected_by_catalog_query(server, indexed, dl1_files, tmp_path)
     assert [f["lfn"] for f in files] == protons
     only_toy = find_dataset(server.client, "particle=proton obs_id>=501 obs_id<=502", base)
     assert [f["lfn"] for f in only_toy] == [x for x in protons if "/root/" in x]
-    local = fetch_dataset(server.client, files, tmp_path / "cache", adler32)
+    local = fetch_dataset(server.client, files, tmp_path / "dirac-cache", adler32)
     for entry, path in zip(files, local, strict=True):
         original, record = uploaded[entry["lfn"]]
         assert adler32(path) == adler32(original)
@@ -199,13 +200,18 @@ def test_dataset_selected_by_catalog_query(server, indexed, dl1_files, tmp_path)
     assert rows[local[0]]["dirac_particle"] == "proton"
     # what the catalog stage calls for a `catalog: dirac` dataset
     spec = {"catalog": "dirac", "dirac_query": "particle=proton zenith=20", "dirac_path": base}
-    paths, columns, digest = dataset_files(spec, tmp_path / "cache", adler32, server.client)
+    paths, columns, digest = dataset_files(spec, tmp_path / "dirac-cache", adler32, server.client)
     assert paths == local and columns == rows and len(digest) == 64
     with pytest.raises(QueryError, match="selects no file"):
-        dataset_files(dict(spec, dirac_query="particle=electron"), tmp_path, adler32, server.client)
+        dataset_files(
+            dict(spec, dirac_query="particle=electron"),
+            tmp_path / "dirac-cache",
+            adler32,
+            server.client,
+        )
     # a second fetch keeps the verified copies
     stamp = [os.stat(p).st_mtime_ns for p in local]
-    fetch_dataset(server.client, files, tmp_path / "cache", adler32)
+    fetch_dataset(server.client, files, tmp_path / "dirac-cache", adler32)
     assert [os.stat(p).st_mtime_ns for p in local] == stamp
 
 
@@ -507,10 +513,9 @@ def test_server_stopped_mid_run_then_rerun_redoes_only_what_was_lost(server, ind
         for job in ids:
             server.wait_status(job, ("Done",), timeout=400)
         server.services("stop")
-        # Snakemake's next status check (it sleeps 600 s between checks) is forced by a
-        # signal-free wait: its status rate limiter fires once the interval ends. To keep
-        # the test short, interrupt it: a stopped run is what matters here.
-        proc.terminate()
+        # the user stops the run (Ctrl-C) while the server is down: the kills fail, the
+        # jobs stay recorded for the rerun
+        proc.send_signal(signal.SIGINT)
         proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
@@ -564,7 +569,8 @@ def test_proxy_expiring_mid_run_is_reported(server, indexed, tmp_path):
     wf = tmp_path / "expiring"
     wf.mkdir()
     (wf / "Snakefile").write_text(
-        FAULTS.replace('"results/fails.txt",\n', "").replace("240", "150")
+        'rule sleeps:\n    output:\n        "results/sleeps.txt",\n'
+        '    shell:\n        "sleep 150; touch {output}"\n'
     )
     proxy = server.proxy(valid="00:02", out=tmp_path / "short.pem", upload=False)
     env = dict(server.env, X509_USER_PROXY=str(proxy))

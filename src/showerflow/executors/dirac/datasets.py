@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .checks import check_indexed
 from .client import DiracError
-from .jdl import check_lfn
+from .jdl import CACHE_DIR, check_lfn
 
 __all__ = [
     "DL1_FIELDS",
@@ -179,8 +179,17 @@ def find_dataset(client, query_text, path="/"):
 
 
 def local_path(lfn, cache):
-    """Where the local copy of ``lfn`` lives: ``<cache>/<lfn without its leading />``."""
+    """Where the local copy of ``lfn`` lives: ``<cache>/<lfn without its leading />``.
+
+    ``cache`` must be named :data:`~showerflow.executors.dirac.jdl.CACHE_DIR`
+    (``dirac-cache``): the DIRAC executor then maps the copy back to ``lfn`` itself (no
+    upload of a file the catalog has; the real LFN as ancestor of what is made from it).
+    """
     check_lfn(lfn)
+    if Path(cache).name != CACHE_DIR:
+        raise ValueError(
+            f"the cache of catalog files must be a folder named {CACHE_DIR}, not {cache}"
+        )
     return Path(cache) / posixpath.normpath(lfn).lstrip("/")
 
 

@@ -21,6 +21,8 @@ __all__ = [
     "JOB_GROUP_MAX",
     "LFN_MAX",
     "FILE_NAME_MAX",
+    "MAX_INPUT_DATA",
+    "CACHE_DIR",
     "RUNNER",
     "MANIFEST",
     "COMMAND",
@@ -54,6 +56,12 @@ JOB_GROUP_MAX = 32
 LFN_MAX = 255
 #: DIRAC File Catalog: ``FC_Files.FileName VARCHAR(128)`` (the base name of an LFN).
 FILE_NAME_MAX = 128
+#: DIRAC's job model refuses a user job with this many input LFNs or more
+#: (``Operations/JobDescription/MaxInputData``, default 500).
+MAX_INPUT_DATA = 500
+
+#: Folder name of local copies of catalog files: ``<any>/dirac-cache/<lfn>`` is ``<lfn>``.
+CACHE_DIR = "dirac-cache"
 
 #: File names inside the job's sandbox (chosen not to collide with data file names).
 RUNNER = "showerflow_job.sh"
@@ -142,7 +150,8 @@ def lfn_for(path, lfn_base):
     Returns
     -------
     str
-        A normalised LFN (:func:`check_lfn` passed).
+        A normalised LFN (:func:`check_lfn` passed). A local copy of a catalog file,
+        ``<any>/dirac-cache/<lfn>`` (``datasets.local_path``), is its own LFN again.
 
     Raises
     ------
@@ -158,7 +167,11 @@ def lfn_for(path, lfn_base):
             f"'{path}' is outside the working directory: the dirac executor maps files "
             "relative to the working directory to LFNs; link or copy inputs below it"
         )
-    lfn = posixpath.normpath(posixpath.join(str(lfn_base), norm))
+    parts = norm.split("/")
+    if CACHE_DIR in parts[:-1]:
+        lfn = "/" + "/".join(parts[parts.index(CACHE_DIR) + 1 :])
+    else:
+        lfn = posixpath.normpath(posixpath.join(str(lfn_base), norm))
     check_lfn(lfn, what=f"the LFN of '{path}'")
     return lfn
 
@@ -387,7 +400,7 @@ class JobSpec:
     group: str | None = None
 
 
-def build_jdl(spec):
+def build_jdl(spec, max_input_data=MAX_INPUT_DATA):
     """The JDL text of a job.
 
     Outputs are not ``OutputData``: DIRAC's job wrapper skips a missing output file
@@ -398,6 +411,8 @@ def build_jdl(spec):
     Parameters
     ----------
     spec : JobSpec
+    max_input_data : int
+        The VO's ``JobDescription/MaxInputData`` (DIRAC refuses that many LFNs or more).
 
     Returns
     -------
@@ -406,7 +421,7 @@ def build_jdl(spec):
     Raises
     ------
     JDLError
-        For a name over 128 characters, no output SE, a site that is also banned, a
+        For as many input LFNs as ``max_input_data`` or more, a name over 128 characters, no output SE, a site that is also banned, a
         non-positive CPU time, an LFN :func:`check_lfn` refuses, or a sandbox path
         DIRAC would misread (:func:`unsafe_characters`).
     """
@@ -419,6 +434,12 @@ def build_jdl(spec):
         raise JDLError(f"site(s) {both} are both allowed (Site) and banned (BannedSites)")
     if int(spec.cpu_time) <= 0:
         raise JDLError(f"CPUTime must be positive, got {spec.cpu_time}")
+    if len(spec.input_data) >= max_input_data:
+        raise JDLError(
+            f"the job has {len(spec.input_data)} input files; DIRAC refuses {max_input_data} "
+            "or more per job (JobDescription/MaxInputData): lower files_per_job, or list "
+            "the rule in --dirac-local-rules"
+        )
     for lfn in spec.input_data:
         check_lfn(lfn, "input LFN")
     for path in [*spec.input_sandbox, *spec.output_sandbox]:
