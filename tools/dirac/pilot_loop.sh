@@ -14,7 +14,18 @@ GS=$STATE/etc/grid-security
 end=$(($(date +%s) + DEADLINE))
 mkdir -p "$STATE/work/$N"
 cd "$STATE/work/$N"
+DBPORT=$(cat "$STATE/db.port" 2>/dev/null || echo 13306)
+# jobs waiting in DIRAC's task queues (a cheap query: an idle loop starts no JobAgent, each
+# of which costs ~2 s of CPU)
+waiting() {
+  mariadb --no-defaults -h127.0.0.1 -P"$DBPORT" -uroot -prootpw -N \
+    -e "SELECT COUNT(*) FROM TaskQueueDB.tq_Jobs" 2>/dev/null || echo 1
+}
 while [ ! -e "$STATE/stop_pilots" ] && [ "$(date +%s)" -lt "$end" ]; do
+  if [ "$(waiting)" = 0 ]; then
+    sleep 2
+    continue
+  fi
   dirac-agent WorkloadManagement/JobAgent -o /DIRAC/Security/UseServerCertificate=yes \
     -o /DIRAC/Security/CertFile="$GS/hostcert.pem" -o /DIRAC/Security/KeyFile="$GS/hostkey.pem" \
     -o MaxCycles=1 -o PollingTime=1 -o /LocalSite/CPUTime=10000000 >>"$STATE/log/jobagent$N.log" 2>&1

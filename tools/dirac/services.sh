@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stop or start the DIRAC services and optimizers of a running one-host DIRAC, leaving its
-# MariaDB and JobAgent loop alone (start.sh uses `start`; tests stop the server mid-run).
-#   tools/dirac/services.sh STATE stop|start
+# MariaDB and JobAgent loops alone (start.sh uses `start`; tests stop the server mid-run),
+# or the JobAgent loops alone.
+#   tools/dirac/services.sh STATE stop|start|stop-pilots|start-pilots
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 STATE=$(cd "${1:?usage: services.sh STATE stop|start}" && pwd)
@@ -60,5 +61,21 @@ case "$what" in
     alive "$STATE/pids/optimizers.pid" || start optimizers dirac-executor WorkloadManagement/Optimizers
     echo "showerflow-dirac: services listening"
     ;;
-  *) echo "usage: services.sh STATE stop|start" >&2; exit 64 ;;
+  stop-pilots)
+    for f in "$STATE"/pids/pilots*.pid; do
+      [ -e "$f" ] || continue
+      pid=$(cat "$f")
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      rm -f "$f"
+      echo "showerflow-dirac: stopped $(basename "$f" .pid) ($pid)"
+    done
+    ;;
+  start-pilots)
+    rm -f "$STATE/stop_pilots"
+    for i in $(seq "${SHOWERFLOW_DIRAC_PILOTS:-2}"); do
+      alive "$STATE/pids/pilots$i.pid" ||
+        start "pilots$i" "$HERE/pilot_loop.sh" "$STATE" "$((${SHOWERFLOW_DIRAC_PILOT_HOURS:-6} * 3600))" "$i"
+    done
+    ;;
+  *) echo "usage: services.sh STATE stop|start|stop-pilots|start-pilots" >&2; exit 64 ;;
 esac

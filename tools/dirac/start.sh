@@ -45,6 +45,7 @@ done
 find "$STATE" -mindepth 1 -maxdepth 1 ! -path "$SHOWERFLOW_DIRAC_VENV" -exec rm -rf {} +
 mkdir -p "$STATE"/{pids,log}
 echo "$SHOWERFLOW_DIRAC_VENV" >"$STATE/venv.path"  # for env.sh
+echo "$DBPORT" >"$STATE/db.port"                  # for pilot_loop.sh
 trap 'rc=$?; [ $rc -eq 0 ] || "$HERE/stop.sh" "$STATE" >&2; exit $rc' EXIT
 
 # Start "$@" in the background, detached, as the leader of a process group of its own, with
@@ -127,7 +128,5 @@ say "proxy, Resource Status"
 
 # 8. the JobAgent loop ("pilots")
 say "JobAgent loops: $PILOTS"
-for i in $(seq "$PILOTS"); do
-  start "pilots$i" "$HERE/pilot_loop.sh" "$STATE" "$((PILOT_HOURS * 3600))" "$i"
-done
+SHOWERFLOW_DIRAC_PILOTS=$PILOTS SHOWERFLOW_DIRAC_PILOT_HOURS=$PILOT_HOURS "$HERE/services.sh" "$STATE" start-pilots
 say "ready: source $HERE/env.sh $STATE"
