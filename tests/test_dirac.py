@@ -637,3 +637,22 @@ def test_limit_kill_and_stalled_job_through_the_standin(
     jobs = json.loads((tmp_path / "standin" / "jobs.json").read_text())
     assert jobs["1"]["status"] == final
     assert not (wf / "results" / "a.txt").exists()
+
+
+@pytest.mark.e2e
+def test_dirac_profile_keys_are_valid(tmp_path):
+    """Every key of profiles/dirac is an option Snakemake and the plugin know (dry run)."""
+    wf = tmp_path / "wf"
+    (wf / "data").mkdir(parents=True)
+    (wf / "data" / "a.txt").write_text("1\n")
+    (wf / "Snakefile").write_text(ONE_JOB)
+    profile = Path(__file__).resolve().parents[1] / "profiles" / "dirac"
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", str(profile), "-n"],
+        cwd=wf,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "count" in res.stdout + res.stderr
