@@ -335,7 +335,9 @@ def systems_cfg():
             kind_cfg = CFG()
             for name in names:
                 have = kind in template.listSections() and name in template[kind].listSections()
-                kind_cfg.createNewSection(name, contents=template[kind][name].clone() if have else CFG())
+                kind_cfg.createNewSection(
+                    name, contents=template[kind][name].clone() if have else CFG()
+                )
                 if kind == "Services" and "Port" in kind_cfg[name].listOptions():
                     port = kind_cfg[name]["Port"]
                     urls.setOption(name, f"dips://localhost:{port}/{system}/{name}")
