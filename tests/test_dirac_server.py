@@ -481,10 +481,11 @@ rule make:
 """
 
 
-def test_server_stopped_mid_run_then_rerun_redoes_only_what_was_lost(server, indexed, tmp_path):
-    """Three jobs finish on DIRAC while the server is stopped before Snakemake fetched them;
-    then one output's replica is deleted and another's corrupted. The rerun takes over the
-    three DIRAC jobs, fetches the intact output and resubmits only the two lost ones."""
+def test_rerun_after_a_crash_redoes_only_what_was_lost(server, indexed, tmp_path):
+    """Three jobs finish on DIRAC; before Snakemake fetched them the server stops and the
+    submit host's Snakemake dies (SIGKILL). With the server back, one output's replica is
+    deleted and another's corrupted. The rerun takes over the three DIRAC jobs, fetches the
+    intact output and resubmits only the two lost ones."""
     wf = tmp_path / "interrupted"
     wf.mkdir()
     (wf / "Snakefile").write_text(INTERRUPTED)
@@ -513,10 +514,8 @@ def test_server_stopped_mid_run_then_rerun_redoes_only_what_was_lost(server, ind
         for job in ids:
             server.wait_status(job, ("Done",), timeout=400)
         server.services("stop")
-        # the user stops the run (Ctrl-C) while the server is down: the kills fail, the
-        # jobs stay recorded for the rerun
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+        proc.send_signal(signal.SIGKILL)  # Snakemake sleeps 600 s between status checks
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -526,6 +525,8 @@ def test_server_stopped_mid_run_then_rerun_redoes_only_what_was_lost(server, ind
     Path(server.client.physical_path(f"{base}/results/b.txt", SE)).unlink()
     replica_c = Path(server.client.physical_path(f"{base}/results/c.txt", SE))
     replica_c.write_text(replica_c.read_text().upper())
+    unlock = snakemake_dirac(wf, server, base, "--unlock")
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
     res = snakemake_dirac(wf, server, base, "--retries", "1")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-5000:]
