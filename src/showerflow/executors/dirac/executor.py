@@ -342,18 +342,8 @@ class Executor(RemoteExecutor):
         )
         self.checked_rules.add(rule)
 
-    def _prepare(self, job):
-        """Write the job's sandbox files and JDL; return (jdl text, aux dict, job key)."""
-        inputs, empty = self._input_pairs(job)
-        outputs = []
-        for f in job.output:
-            kind = "dir" if getattr(f, "is_directory", False) else "file"
-            outputs.append((os.path.relpath(str(f)), self._lfn(f), kind))
-        benchmarks = [j.benchmark for j in (job.jobs if job.is_group() else [job]) if j.benchmark]
-        logs = [str(f) for f in [*job.log, *benchmarks]]
-        sandbox = list(zip(logs, J.sandbox_names(logs), strict=True))
-        self._stage_inputs(inputs)
-
+    def _write_sandbox(self, job, inputs, empty, outputs, sandbox):
+        """Write the job's input sandbox files; return their paths."""
         jobdir = Path(self.tmpdir) / f"job{job.jobid}"
         jobdir.mkdir(parents=True, exist_ok=True)
         runner = jobdir / J.RUNNER
@@ -369,8 +359,7 @@ class Executor(RemoteExecutor):
                 empty,
             )
         )
-        command = self.format_job_exec(job)
-        (jobdir / J.COMMAND).write_text(command + "\n")
+        (jobdir / J.COMMAND).write_text(self.format_job_exec(job) + "\n")
         bridge = jobdir / J.BRIDGE
         shutil.copyfile(Path(__file__).with_name("bridge.py"), bridge)
         box = [str(runner), str(jobdir / J.MANIFEST), str(jobdir / J.COMMAND), str(bridge)]
@@ -381,6 +370,21 @@ class Executor(RemoteExecutor):
                 for f in extra:
                     tar.add(f)
             box.append(str(jobdir / J.EXTRA))
+        return box
+
+    def _prepare(self, job):
+        """Write the job's sandbox files and JDL; return (jdl text, aux dict, job key)."""
+        inputs, empty = self._input_pairs(job)
+        outputs = []
+        for f in job.output:
+            kind = "dir" if getattr(f, "is_directory", False) else "file"
+            outputs.append((os.path.relpath(str(f)), self._lfn(f), kind))
+        benchmarks = [j.benchmark for j in (job.jobs if job.is_group() else [job]) if j.benchmark]
+        logs = [str(f) for f in [*job.log, *benchmarks]]
+        sandbox = list(zip(logs, J.sandbox_names(logs), strict=True))
+        self._stage_inputs(inputs)
+
+        box = self._write_sandbox(job, inputs, empty, outputs, sandbox)
 
         wildcards = dict(getattr(job, "wildcards_dict", None) or {})
         rule = job.name if job.is_group() else job.rule.name
@@ -401,7 +405,7 @@ class Executor(RemoteExecutor):
         )
         text = J.build_jdl(spec)
         self._check_jdl(rule, text, spec)
-        (jobdir / "job.jdl").write_text(text)
+        (Path(self.tmpdir) / f"job{job.jobid}" / "job.jdl").write_text(text)
         params = getattr(job, "params", None)
         hook = None
         if params is not None and hasattr(params, "get"):
