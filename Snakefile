@@ -1,7 +1,10 @@
 # showerflow: staged performance analysis of a Cherenkov telescope array.
 # DL1 -> catalog -> training data -> energy model -> classifier -> DL2 -> IRFs, sensitivity.
+import os
+
 from snakemake.utils import min_version, validate
 
+from showerflow.pipeline import STAGES as STAGE_NAMES
 from showerflow.workflow import check_config
 
 min_version("9.0")
@@ -16,13 +19,13 @@ report: "report/workflow.rst"
 validate(config, "config/schemas/config.schema.yaml")
 check_config(config)
 
-R = config["results"]
+R = config["results"].rstrip(os.sep) or "."
 
 
 wildcard_constraints:
     dataset="[A-Za-z0-9_]+",
     batch="[0-9a-f]{12}",
-    stage="energy|classification|dl2",
+    stage="|".join(STAGE_NAMES),
     kind="[A-Za-z0-9_]+",
 
 
@@ -31,6 +34,7 @@ include: "rules/simulate.smk"
 include: "rules/catalog.smk"
 include: "rules/plan.smk"
 include: "rules/training.smk"
+include: "rules/publish.smk"
 include: "rules/models.smk"
 include: "rules/dl2.smk"
 include: "rules/performance.smk"

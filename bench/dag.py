@@ -6,7 +6,7 @@ catalog (``showerflow.tables.write_table``, roles from ``showerflow.catalog.assi
 and summary, the energy and classification stages done (one tiny per-file output per
 input, their plans made by ``showerflow.bookkeeping.make_plan``, the models trained), and
 the DL2 plans made by the real ``showerflow.stages.run_plan`` with every performance file
-still to process. Modification times are set in the order a real run leaves them, so
+still to process (one batch job per ``files_per_job`` files, one publish job per file). Modification times are set in the order a real run leaves them, so
 Snakemake takes every catalog and plan as up to date and a dry run expands the batch jobs
 of the DL2 stage, the merges and everything after them: the largest DAG one ``snakemake
 -n`` builds (a plan whose models are still to be trained is itself still to run, and a dry
@@ -129,9 +129,10 @@ def _catalog_table(dataset, paths, roles):
 def synthetic_production(workdir, n_files, files_per_job=None, shares=SHARES):
     """Write a production of ``n_files`` inputs whose checkpoints have run.
 
-    The catalogs, the energy and classification stages (outputs, plans, models) and the
-    DL2 plans exist; every DL2 batch is left to run. Paths are relative to ``workdir``
-    as in a real run (``snakemake --directory workdir``).
+    The catalogs, the energy and classification stages (per-file outputs, plans with the
+    batches that made them, the training's receipts, models) and the DL2 plans exist;
+    every DL2 batch is left to run. Paths are relative to ``workdir`` as in a real run
+    (``snakemake --directory workdir``).
 
     Parameters
     ----------
@@ -150,9 +151,9 @@ def synthetic_production(workdir, n_files, files_per_job=None, shares=SHARES):
         (dataset -> {role: number of files}).
     """
     from showerflow import bookkeeping as bk
+    from showerflow import pipeline as pl
     from showerflow.catalog import ROLES
-    from showerflow.stages import model_digests, run_plan, write_json
-    from showerflow.status import STAGE_FOLDERS, STAGE_MODELS
+    from showerflow.stages import model_digests, read_settings, run_plan, stage_inputs, write_json
     from showerflow.tables import write_table
 
     workdir = Path(workdir)
@@ -193,41 +194,57 @@ def synthetic_production(workdir, n_files, files_per_job=None, shares=SHARES):
             tables[ds] = table
             roles[ds] = {r: len(v) for r, v in by_role.items()}
         for stage, model in (("energy", "energy_model"), ("classification", "classifier")):
-            models = {k: f"results/{v}" for k, v in STAGE_MODELS[stage].items()}
-            requires = model_digests(models)
+            requires = {
+                "models": model_digests(pl.model_paths("results", stage)).get("models", {}),
+            }
             for ds, table in tables.items():
-                folder = f"results/{STAGE_FOLDERS[stage]}/{ds}"
+                spec = cfg["datasets"][ds]
+                requires["settings"] = read_settings(spec, naming, None)
+                inputs = stage_inputs(table, stage, "results", ds, naming)
                 rows = []
-                for rec in table[table["role"] == bk.STAGES[stage]["role"]].to_dict("records"):
-                    out = bk.output_path(folder, rec["uuid"], rec["name"], naming)
-                    _touch(out, step[stage])
-                    rows.append(
-                        {
-                            "file": rec["path"],
-                            "output": out,
-                            "status": "processed",
-                            "reason": "",
-                            "n_events": int(rec["n_events"]),
-                            "state": bk.file_state(out),
-                        }
-                    )
-                plan = f"results/plans/{stage}/{ds}.json"
+                for i in range(0, len(inputs), files_per_job):
+                    chunk = inputs[i : i + files_per_job]
+                    bid = bk.batch_id(0, [r["file"] for r in chunk], requires)
+                    record = {
+                        "files": [r["file"] for r in chunk],
+                        "outputs": {r["file"]: r["output"] for r in chunk},
+                        "checksums": {r["file"]: r["checksum"] for r in chunk},
+                        "requires": requires,
+                        "mb": 0.0,
+                    }
+                    for r in chunk:
+                        _touch(r["output"], step[stage])
+                        rows.append(
+                            {
+                                **r,
+                                "status": "processed",
+                                "reason": "",
+                                "state": bk.file_state(r["output"]),
+                                "batch": bid,
+                                "batch_record": record,
+                            }
+                        )
+                plan = pl.plan_path("results", stage, ds)
                 write_json(bk.make_plan(ds, stage, rows, files_per_job, requires), plan)
                 os.utime(plan, ns=(step[stage],) * 2)
-            name = "energy" if stage == "energy" else "classifier"
-            for suffix in ("joblib", "metrics.json"):
-                _touch(f"results/models/{name}.{suffix}", step[model])
+                if spec["roles"][pl.STAGES[stage].role] > 0:
+                    receipt = pl.receipt_path("results", stage, ds)
+                    write_json({"outputs": {r["output"]: r["state"] for r in rows}}, receipt)
+            m = pl.MODELS["energy" if stage == "energy" else "classifier"]
+            for path in (m.path, m.metrics):
+                _touch(f"results/{path}", step[model])
         for ds in tables:
-            plan = f"results/plans/dl2/{ds}.json"
+            plan = pl.plan_path("results", "dl2", ds)
             run_plan(
                 ds,
                 "dl2",
                 f"results/catalog/{ds}.parquet",
-                f"results/{STAGE_FOLDERS['dl2']}/{ds}",
-                naming,
-                files_per_job,
+                "results",
                 plan,
-                models={k: f"results/{v}" for k, v in STAGE_MODELS["dl2"].items()},
+                naming=naming,
+                files_per_job=files_per_job,
+                models=pl.model_paths("results", "dl2"),
+                spec=cfg["datasets"][ds],
             )
             os.utime(plan, ns=(step["dl2"],) * 2)
     return {"config": cfg, "files": sizes, "roles": roles}

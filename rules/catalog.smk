@@ -1,9 +1,11 @@
 # One checkpoint per dataset: inspect its files, check the bookkeeping, assign roles.
+# Its inputs are the dataset's files (or the simulation's manifest): adding, removing or
+# replacing a file reruns it.
 
 
 checkpoint catalog:
     input:
-        simulation_manifest,
+        files=catalog_inputs,
     output:
         catalog=f"{R}/catalog/{{dataset}}.parquet",
         summary=f"{R}/catalog/{{dataset}}.json",
@@ -17,10 +19,7 @@ checkpoint catalog:
         mem_mb=lambda w, attempt: 1000 * attempt,
         runtime=30,
     params:
-        spec=lambda w: config["datasets"][w.dataset],
-        identity=config["identity"],
-        skip_bad_files=config["skip_bad_files"],
+        spec=lambda w: dataset_spec(config, w.dataset),
         max_files=TEST["max_files_per_dataset"],
-        listing=listing_digest,
     script:
         "../scripts/catalog.py"

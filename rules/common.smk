@@ -1,178 +1,231 @@
-# Input functions shared by the stage files. Two kinds of checkpoints decide the work:
-# the catalog (which files, which roles) and the plans (which files still need a stage).
+# Input functions shared by the stage files, all derived from the stage graph
+# (showerflow.pipeline: stages, models, folders, what follows what). Two kinds of
+# checkpoints decide the work: the catalog (which files, which roles) and the plans (which
+# files still need a stage, in which batch). Reading this file writes nothing.
+import os
 import re
-import sys
-from pathlib import Path
 
-from snakemake.logging import logger
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 
-from showerflow.bookkeeping import STAGES, drift, read_plan_cached
-from showerflow.stages import read_summary
-from showerflow.status import STAGE_FOLDERS
-from showerflow.status import STAGE_MODELS as STATUS_STAGE_MODELS
-from showerflow.workflow import datasets_with_role, folder_digest, performance_dataset
+from showerflow import bookkeeping as bk
+from showerflow import pipeline as pl
+from showerflow.simulate import production_runs, run_file_name
+from showerflow.workflow import (
+    cached_stage_inputs,
+    dataset_files,
+    dataset_spec,
+    datasets_with_role,
+    performance_dataset,
+)
 
 SIM_OUT = config["simulation"]["output"]
 TEST = config["test_mode"]
-# Stage -> role of its inputs, folder of its outputs, models it applies (one definition,
-# in the package, shared with `showerflow status`).
-STAGE_ROLE = {stage: spec["role"] for stage, spec in STAGES.items()}
-STAGE_DIR = {stage: f"{R}/{folder}" for stage, folder in STAGE_FOLDERS.items()}
-STAGE_MODELS = {
-    stage: {name: f"{R}/{path}" for name, path in models.items()}
-    for stage, models in STATUS_STAGE_MODELS.items()
-}
+NAMING = config["output_naming"]
+# the {folder} wildcard of per-file outputs: one of the stages' folders
+FOLDERS = "|".join(re.escape(s.folder) for s in pl.STAGES.values())
+# each stage's folder, and the staging folder of one batch (patterns of the batch rules)
+FOLDER = {name: f"{R}/{s.folder}" for name, s in pl.STAGES.items()}
+STAGING = {name: f"{f}/{{dataset}}/.batches/{{batch}}" for name, f in FOLDER.items()}
 
 
-# What to remove when a stage's outputs drifted: the plan, and the products downstream of
-# it up to a target, so that the run redoes exactly the damaged files and what follows.
-DRIFT_PRODUCTS = {
-    "energy": ["models/energy.joblib", "models/energy.metrics.json"],
-    "classification": ["models/classifier.joblib", "models/classifier.metrics.json"],
-    "dl2": [
-        "dl2/{dataset}.parquet",
-        "irf/irf.fits.gz",
-        "performance/sensitivity.ecsv",
-        "performance/angular_resolution.ecsv",
-        "performance/energy_bias_resolution.ecsv",
-        "performance/provenance.json",
-    ],
-}
+def catalog_inputs(wildcards):
+    """The files a dataset's catalog reads: the runs the toy simulates, or its folders' files.
 
-
-def invalidate_drifted_plans():
-    """Redo the plans whose outputs were deleted or rewritten since they were made.
-
-    Snakemake does not remake a missing intermediate file (a plan, a per-file output)
-    while the targets after it look up to date; so when ``drift`` finds an output that
-    differs from what its plan and batches left (one ``stat`` per output), the plan and
-    the products downstream of it are removed. The run then remakes exactly the damaged
-    files and what depends on them. A dry run only reports it; a finished production with
-    nothing damaged is left alone.
+    Only the main Snakemake process checks that the folders exist: a job running on a
+    node without them (a remote job, whose DAG lists the catalog upstream) needs none.
     """
-    if not workflow.is_main_process:
-        return
-    dryrun = any(
-        a in ("--dry-run", "--dryrun", "--just-print")
-        or re.fullmatch(r"-[a-zA-Z]*n[a-zA-Z]*", a)
-        for a in sys.argv[1:]
+    spec = config["datasets"][wildcards.dataset]
+    if config["simulation"]["enabled"] and spec.get("simulated"):
+        kind = spec["simulated"]
+        runs = production_runs(kind, config["simulation"]["kinds"][kind]["n_runs"])
+        return [f"{SIM_OUT}/{kind}/{run_file_name(kind, obs)}" for obs in runs]
+    return dataset_files(config, wildcards.dataset, strict=workflow.is_main_process)
+
+
+def stage_records(stage, dataset):
+    """The inputs of a dataset's stage (its role's files), from the dataset's catalog."""
+    catalog = checkpoints.catalog.get(dataset=dataset).output.catalog
+    return cached_stage_inputs(
+        catalog, stage, R, dataset, NAMING, TEST["max_events_per_file"]
     )
-    for stage, folder in STAGE_DIR.items():
-        for dataset in config["datasets"]:
-            plan = Path(f"{R}/plans/{stage}/{dataset}.json")
-            state = drift(str(plan), f"{folder}/{dataset}")
-            if state == "consistent":
-                continue
-            products = [plan] + [
-                Path(R) / p.format(dataset=dataset) for p in DRIFT_PRODUCTS[stage]
-            ]
-            if dryrun:
-                logger.warning(
-                    f"outputs of {stage}/{dataset} were deleted or changed since its plan: "
-                    f"a real run remakes them and removes {[str(p) for p in products]} first"
-                )
-                continue
-            logger.warning(
-                f"outputs of {stage}/{dataset} were deleted or changed since its plan: "
-                "remaking that plan and what depends on it"
-            )
-            for p in products:
-                p.unlink(missing_ok=True)
-
-
-invalidate_drifted_plans()
-
-
-def plan_of(stage, dataset):
-    """The plan of a dataset and stage, after its checkpoint ran (parsed once per version)."""
-    return read_plan_cached(
-        checkpoints.plan.get(stage=stage, dataset=dataset).output.plan
-    )
-
-
-def planned_batch(stage):
-    """Input function: the DL1 files of batch {batch} in the plan of ``stage``/{dataset}."""
-
-    def inner(wildcards):
-        return list(plan_of(stage, wildcards.dataset)["batches"][wildcards.batch])
-
-    return inner
-
-
-def batch_disk_mb(stage):
-    """Resource: twice the MB of batch {batch}'s input files, at least 1000.
-
-    From the plan (the catalog's sizes), not ``input.size_mb``: that stats every input
-    of every job while the DAG is built.
-    """
-
-    def inner(wildcards, input):
-        mb = plan_of(stage, wildcards.dataset).get("batch_mb", {}).get(wildcards.batch)
-        if mb is None:  # a plan written before sizes were recorded
-            mb = input.size_mb
-        return max(2 * mb, 1000)
-
-    return inner
 
 
 def stage_outputs(stage, dataset):
-    """Per-file outputs already good, plus the manifests of the batches still to run."""
-    plan = plan_of(stage, dataset)
-    done = [r["output"] for r in plan["files"] if r["status"] == "processed"]
-    folder = f"{STAGE_DIR[stage]}/{dataset}"
-    return done + [f"{folder}/batch-{b}.json" for b in plan["batches"]]
+    """The per-file outputs of a dataset's stage: one per input file of its role."""
+    return [r["output"] for r in stage_records(stage, dataset)]
 
 
-def training_inputs(stage):
-    """Input function: the batches still to run of every dataset with the stage's role.
-
-    The outputs already processed are not listed: the training script takes them from the
-    plans (also inputs), and the plans' drift check (one ``stat`` per output) notices one
-    deleted or rewritten. Listing them would make every job that needs the model (all DL2
-    batches) pay a scan of this job's inputs in Snakemake's DAG build: O(files^2).
-    """
+def role_outputs(stage):
+    """Input function: the per-file outputs of every dataset with the stage's role."""
 
     def inner(wildcards):
-        datasets = datasets_with_role(config, STAGE_ROLE[stage])
-        plans = {ds: plan_of(stage, ds) for ds in datasets}
-        if not any(plan["files"] for plan in plans.values()):
-            raise ValueError(
-                f"no file of datasets {datasets} has the '{STAGE_ROLE[stage]}' role: roles "
-                "are drawn by a hash of each file's identity, so a small dataset can get "
-                "none; add files or raise the role's fraction"
+        datasets = datasets_with_role(config, pl.STAGES[stage].role)
+        outputs = [o for ds in datasets for o in stage_outputs(stage, ds)]
+        if not outputs:
+            raise WorkflowError(
+                f"no file of datasets {datasets} has the '{pl.STAGES[stage].role}' role: "
+                "roles are drawn by a hash of each file's identity, so a small dataset can "
+                "get none; add files or raise the role's fraction"
             )
-        return [
-            f"{STAGE_DIR[stage]}/{ds}/batch-{b}.json"
-            for ds, plan in plans.items()
-            for b in plan["batches"]
-        ]
+        return outputs
 
     return inner
 
 
-def all_plans(stage):
-    """Every plan of a stage, as plain inputs: Snakemake schedules them all at once."""
-    role = STAGE_ROLE[stage]
-    return [f"{R}/plans/{stage}/{ds}.json" for ds in datasets_with_role(config, role)]
+def catalogs_of(role):
+    """The catalogs of the datasets with a role, as ancient inputs: the jobs read them to
+    list their inputs (also on a remote node), a rewritten catalog alone reruns nothing.
+    """
+    return [
+        ancient(f"{R}/catalog/{ds}.parquet") for ds in datasets_with_role(config, role)
+    ]
 
 
-def dl2_inputs(wildcards):
-    """Input function: the per-file DL2 outputs of dataset {dataset}."""
-    return stage_outputs("dl2", wildcards.dataset)
+def receipts_of(stage):
+    """The receipts a stage's consumer writes: one per dataset with the stage's role."""
+    role = pl.STAGES[stage].role
+    return [pl.receipt_path(R, stage, ds) for ds in datasets_with_role(config, role)]
 
 
-def simulation_manifest(wildcards):
-    """The simulation job a dataset's files come from, if the workflow simulates them."""
-    spec = config["datasets"][wildcards.dataset]
-    if config["simulation"]["enabled"] and spec.get("simulated"):
-        return f"{SIM_OUT}/{spec['simulated']}.manifest.json"
-    return []
+def model_files(stage):
+    """The models a stage applies."""
+    return list(pl.model_paths(R, stage).values())
 
 
-def listing_digest(wildcards):
-    """Names, sizes and mtimes of a dataset's input files: the catalog reruns if they change."""
-    spec = config["datasets"][wildcards.dataset]
-    return folder_digest(spec["folders"], spec["pattern"])
+def current_plan(stage, dataset):
+    """The plan after its checkpoint ran (raises while Snakemake has yet to run it)."""
+    checkpoints.plan.get(stage=stage, dataset=dataset)
+    return bk.read_plan_cached(pl.plan_path(R, stage, dataset))
+
+
+def settled_plan(stage, dataset):
+    """The plan: after its checkpoint ran, or the one on disk while Snakemake has not
+    evaluated the checkpoint yet. The batches that made outputs stay in every later plan,
+    so they are the same in both; jobs reading the plan list it as an (ancient) input, so
+    they are evaluated again if it is remade."""
+    try:
+        return current_plan(stage, dataset)
+    except IncompleteCheckpointException:
+        plan = bk.read_plan_or_none(pl.plan_path(R, stage, dataset))
+        if plan is None:
+            raise
+        return plan
+
+
+# outputs changed since used, by version of plan and receipt: one stat per output per run
+CHANGED = {}
+
+
+def drift(stage, dataset):
+    """The plan's drift parameter (showerflow.bookkeeping.drift_token)."""
+    plan, receipt = pl.plan_path(R, stage, dataset), pl.receipt_path(R, stage, dataset)
+    return bk.drift_token(plan, receipt, CHANGED)
+
+
+def batch_record(stage, dataset, batch):
+    """The plan's record of one batch (its files, outputs, checksums, settings)."""
+    rec = settled_plan(stage, dataset)["batches"].get(batch)
+    if rec is None:  # a batch of a plan Snakemake is about to remake, or just retired
+        plan = current_plan(stage, dataset)
+        rec = plan["batches"].get(batch) or plan.get("retired", {}).get(batch)
+    if rec is None:
+        raise WorkflowError(f"batch {batch} is in no plan of {stage}/{dataset}")
+    return dict(rec, id=batch)
+
+
+def batch_inputs(stage):
+    """Input function of a batch rule: its DL1 files, its plan and the models it applies.
+
+    The plan and the models are ancient: a batch stays in the DAG for as long as it made
+    outputs still good, and a retrained model must not rerun it (the plan, which takes
+    the models as plain inputs, decides which outputs are stale and batches them anew).
+    """
+
+    def inner(wildcards):
+        rec = batch_record(stage, wildcards.dataset, wildcards.batch)
+        models = {
+            name: ancient(path) for name, path in pl.model_paths(R, stage).items()
+        }
+        return {
+            "files": rec["files"],
+            "plan": ancient(pl.plan_path(R, stage, wildcards.dataset)),
+            **models,
+        }
+
+    return inner
+
+
+def known_batch(stage, wildcards):
+    """The batch's record, or None while its plan is still to be (re)made."""
+    try:
+        return batch_record(stage, wildcards.dataset, wildcards.batch)
+    except IncompleteCheckpointException:
+        return None
+
+
+def batch_params(stage):
+    """Params of a batch rule: the plan's record of the batch (stable once made)."""
+    return lambda wildcards: known_batch(stage, wildcards)
+
+
+def batch_disk_mb(stage):
+    """Resource: twice the MB of batch {batch}'s input files (from the plan), >= 1000."""
+
+    def inner(wildcards):
+        rec = known_batch(stage, wildcards)
+        return max(2 * rec["mb"], 1000) if rec else 1000
+
+    return inner
+
+
+def publish_inputs(wildcards):
+    """Input function of `publish`: the plan and the staging folder of the file's batch.
+
+    An output is published by its batch in the plan on disk, unless it was deleted or
+    rewritten since its consumer used it (then its plan is remade: its drift parameter
+    changed) or it is the output of an input the plan on disk does not know (then the
+    plan is remade: its catalog changed); either way this waits for the new plan.
+    """
+    stage = pl.stage_of_folder(wildcards.folder).name
+    dataset = wildcards.dataset
+    output = pl.output_path(R, stage, dataset, wildcards.id)
+    plan = settled_plan(stage, dataset)
+    damaged = bk.changed_outputs(
+        pl.plan_path(R, stage, dataset), pl.receipt_path(R, stage, dataset), CHANGED
+    )
+    if output in damaged:  # its plan is remade (drift changed): wait for it
+        plan = current_plan(stage, dataset)
+    batch = bk.batch_of(plan, output)
+    if batch is None:  # a new input: the plan on disk predates it, wait for the new one
+        batch = bk.batch_of(current_plan(stage, dataset), output)
+    if batch is None:
+        raise WorkflowError(
+            f"{output}: no input of dataset '{dataset}' has this output"
+        )
+    return {
+        "plan": ancient(pl.plan_path(R, stage, dataset)),
+        "staging": ancient(pl.staging_path(R, stage, dataset, batch)),
+    }
+
+
+def final_outputs():
+    """The default target: every per-file output, the models, the merged DL2, the
+    performance products, every plot and the report's config."""
+
+    def inner(wildcards):
+        targets = []
+        for stage in pl.STAGES.values():
+            for ds in datasets_with_role(config, stage.role):
+                targets += stage_outputs(stage.name, ds)
+        for model in pl.MODELS.values():
+            targets += [f"{R}/{model.path}", f"{R}/{model.metrics}"]
+        for ds in datasets_with_role(config, "performance"):
+            targets.append(f"{R}/dl2/{ds}.parquet")
+        targets += [f"{R}/{p}" for p in pl.PERFORMANCE_PRODUCTS.values()]
+        targets += [f"{R}/plots/{name}.png" for name in PLOTS]
+        return targets + [f"{R}/report/config.yaml"]
+
+    return inner
 
 
 PLOTS = [
@@ -188,17 +241,3 @@ PLOTS = [
     "background_rate",
     "cuts",
 ]
-
-
-def final_outputs():
-    """The default target: IRFs, sensitivity, benchmark tables and every plot."""
-    return [
-        f"{R}/irf/irf.fits.gz",
-        f"{R}/performance/sensitivity.ecsv",
-        f"{R}/performance/angular_resolution.ecsv",
-        f"{R}/performance/energy_bias_resolution.ecsv",
-        f"{R}/performance/provenance.json",
-        f"{R}/models/energy.metrics.json",
-        f"{R}/models/classifier.metrics.json",
-        f"{R}/report/config.yaml",
-    ] + [f"{R}/plots/{name}.png" for name in PLOTS]

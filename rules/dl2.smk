@@ -1,13 +1,12 @@
-# DL2: both models applied, one output per input file; merged per dataset.
+# DL2: both models applied, one output per input file (batch jobs into their staging
+# folder, then `publish`); merged per dataset, with a receipt of the outputs merged.
 
 
 rule dl2:
     input:
-        files=planned_batch("dl2"),
-        energy_model=f"{R}/models/energy.joblib",
-        classifier=f"{R}/models/classifier.joblib",
+        unpack(batch_inputs("dl2")),
     output:
-        manifest=f"{R}/dl2/{{dataset}}/batch-{{batch}}.json",
+        staging=temp(directory(STAGING["dl2"])),
     log:
         f"{R}/logs/dl2/{{dataset}}/batch-{{batch}}.log",
     benchmark:
@@ -19,23 +18,19 @@ rule dl2:
         runtime=120,
         disk_mb=batch_disk_mb("dl2"),
     params:
-        folder=f"{STAGE_DIR['dl2']}/{{dataset}}",
-        spec=lambda w: config["datasets"][w.dataset],
-        naming=config["output_naming"],
-        max_events=TEST["max_events_per_file"],
-        skip_bad_files=config["skip_bad_files"],
-        chunk_size=config["dl2"]["chunk_size"],
+        batch=batch_params("dl2"),
     script:
         "../scripts/dl2.py"
 
 
 rule merge_dl2:
     input:
-        dl2=dl2_inputs,
-        plan=f"{R}/plans/dl2/{{dataset}}.json",
+        dl2=lambda w: stage_outputs("dl2", w.dataset),
+        catalog=ancient(f"{R}/catalog/{{dataset}}.parquet"),
         summary=f"{R}/catalog/{{dataset}}.json",
     output:
         dl2=f"{R}/dl2/{{dataset}}.parquet",
+        receipt=f"{R}/receipts/dl2/{{dataset}}.json",
     log:
         f"{R}/logs/dl2/{{dataset}}.merge.log",
     benchmark:
@@ -46,8 +41,5 @@ rule merge_dl2:
         mem_mb=lambda w, attempt: 1000 * attempt,
         runtime=30,
         disk_mb=lambda w, input: max(2 * input.size_mb, 1000),
-    params:
-        acceptance=config["acceptance"],
-        config=config,
     script:
         "../scripts/merge.py"

@@ -8,7 +8,7 @@ FACTS = RunFacts(
         p: f"{R}/dl2/{config['performance'][p]}.parquet"
         for p in ("gamma", "proton", "electron")
     },
-    metrics={m: f"{R}/models/{m}.metrics.json" for m in ("energy", "classifier")},
+    metrics={m: f"{R}/{model.metrics}" for m, model in pl.MODELS.items()},
     performance=config["performance"]["config"],
 )
 MODELS = "1. Models"
@@ -17,8 +17,8 @@ PERF = "2. Performance"
 
 rule plot_models:
     input:
-        energy=f"{R}/models/energy.metrics.json",
-        classifier=f"{R}/models/classifier.metrics.json",
+        energy=f"{R}/{pl.MODELS['energy'].metrics}",
+        classifier=f"{R}/{pl.MODELS['classifier'].metrics}",
     output:
         energy=report(
             f"{R}/plots/energy_bias_resolution_model.png",

@@ -1,5 +1,7 @@
 # The run's configuration as the jobs saw it, for the HTML report (`snakemake --report`).
 # A local rule: it only writes the config Snakemake already holds, not worth a batch job.
+from showerflow.provenance import config_digest
+from showerflow.workflow import analysis_config
 
 
 rule report_config:
@@ -22,6 +24,7 @@ rule report_config:
         mem_mb=500,
         runtime=5,
     params:
-        config=config,
+        # what the report shows changes only with the analysis keys, not operational ones
+        digest=config_digest(analysis_config(config)),
     script:
         "../scripts/report_config.py"

@@ -1,11 +1,12 @@
-# Image-level training tables: one output per input file, written by batch jobs.
+# Image-level training tables: batch jobs write one table per input file into their
+# staging folder; `publish` (rules/publish.smk) gives each its final name.
 
 
 rule training_data_energy:
     input:
-        files=planned_batch("energy"),
+        unpack(batch_inputs("energy")),
     output:
-        manifest=f"{R}/training/energy/{{dataset}}/batch-{{batch}}.json",
+        staging=temp(directory(STAGING["energy"])),
     log:
         f"{R}/logs/training/energy/{{dataset}}/batch-{{batch}}.log",
     benchmark:
@@ -17,38 +18,25 @@ rule training_data_energy:
         runtime=60,
         disk_mb=batch_disk_mb("energy"),
     params:
-        folder=f"{STAGE_DIR['energy']}/{{dataset}}",
-        spec=lambda w: config["datasets"][w.dataset],
+        batch=batch_params("energy"),
         role="energy",
-        naming=config["output_naming"],
-        max_events=TEST["max_events_per_file"],
-        skip_bad_files=config["skip_bad_files"],
     script:
         "../scripts/training_data.py"
 
 
-rule training_data_classification:
+use rule training_data_energy as training_data_classification with:
     input:
-        files=planned_batch("classification"),
-        energy_model=f"{R}/models/energy.joblib",
+        unpack(batch_inputs("classification")),
     output:
-        manifest=f"{R}/training/classification/{{dataset}}/batch-{{batch}}.json",
+        staging=temp(directory(STAGING["classification"])),
     log:
         f"{R}/logs/training/classification/{{dataset}}/batch-{{batch}}.log",
     benchmark:
         f"{R}/benchmarks/training/classification/{{dataset}}/batch-{{batch}}.tsv"
-    conda:
-        "../envs/showerflow.yaml"
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=60,
         disk_mb=batch_disk_mb("classification"),
     params:
-        folder=f"{STAGE_DIR['classification']}/{{dataset}}",
-        spec=lambda w: config["datasets"][w.dataset],
+        batch=batch_params("classification"),
         role="classification",
-        naming=config["output_naming"],
-        max_events=TEST["max_events_per_file"],
-        skip_bad_files=config["skip_bad_files"],
-    script:
-        "../scripts/training_data.py"

@@ -1,4 +1,8 @@
-"""Snakemake adapter: one dataset's catalog and roles (showerflow.stages.run_catalog)."""
+"""Snakemake adapter: one dataset's catalog and roles (showerflow.stages.run_catalog).
+
+``skip_bad_files`` is read from the config, not a parameter: switching it never reruns a
+catalog that succeeded.
+"""
 
 from showerflow.logs import setup_logging
 from showerflow.stages import run_catalog
@@ -7,9 +11,10 @@ setup_logging(snakemake.log[0])
 p = snakemake.params
 run_catalog(
     snakemake.wildcards.dataset,
-    dict(p.spec, identity=p.identity),
+    p.spec,
     snakemake.output.catalog,
     snakemake.output.summary,
-    skip_bad_files=p.skip_bad_files,
+    skip_bad_files=snakemake.config["skip_bad_files"],
     max_files=p.max_files,
+    paths=list(snakemake.input.files),
 )

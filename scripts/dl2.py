@@ -1,19 +1,20 @@
-"""Snakemake adapter: DL2 of a batch, one output per file (showerflow.stages.run_dl2)."""
+"""Snakemake adapter: DL2 of a batch, one output per file (showerflow.stages.run_dl2).
+
+``chunk_size`` and ``skip_bad_files`` come from the config: the rows do not depend on the
+chunk size, and switching either never reruns a batch.
+"""
 
 from showerflow.logs import setup_logging
-from showerflow.stages import run_dl2
+from showerflow.stages import run_dl2, spec_of_settings
 
 setup_logging(snakemake.log[0])
-p = snakemake.params
+batch = snakemake.params.batch
 run_dl2(
-    list(snakemake.input.files),
-    snakemake.input.energy_model,
+    batch,
+    snakemake.input.energy,
     snakemake.input.classifier,
-    p.folder,
-    snakemake.output.manifest,
-    naming=p.naming,
-    max_events=p.max_events,
-    skip_bad_files=p.skip_bad_files,
-    spec=p.spec,
-    chunk_size=p.chunk_size,
+    snakemake.output.staging,
+    skip_bad_files=snakemake.config["skip_bad_files"],
+    spec=spec_of_settings(batch["requires"]["settings"]),
+    chunk_size=snakemake.config["dl2"]["chunk_size"],
 )

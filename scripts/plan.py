@@ -1,6 +1,11 @@
-"""Snakemake adapter: which inputs still need a stage (showerflow.stages.run_plan)."""
+"""Snakemake adapter: which inputs still need a stage (showerflow.stages.run_plan).
+
+``files_per_job`` is read from the config: it shapes the batches still to run, never the
+outputs, so changing it reruns nothing.
+"""
 
 from showerflow.logs import setup_logging
+from showerflow.pipeline import model_paths
 from showerflow.stages import run_plan
 
 setup_logging(snakemake.log[0])
@@ -9,10 +14,12 @@ run_plan(
     w.dataset,
     w.stage,
     snakemake.input.catalog,
-    p.folder,
-    p.naming,
-    p.files_per_job,
+    snakemake.config["results"],
     snakemake.output.plan,
-    models=p.models,
+    naming=p.naming,
+    files_per_job=snakemake.config["files_per_job"],
+    models=model_paths(snakemake.config["results"], w.stage),
     max_events=p.max_events,
+    spec=p.spec,
+    drift=p.drift,
 )

@@ -10,6 +10,6 @@ from showerflow.report import resolved_config, write_resolved_config
 setup_logging(snakemake.log[0])
 models = {Path(p).stem: load_model_config(p) for p in snakemake.input.models}
 doc = resolved_config(
-    dict(snakemake.params.config), load_performance_config(snakemake.input.performance), models
+    dict(snakemake.config), load_performance_config(snakemake.input.performance), models
 )
 write_resolved_config(doc, snakemake.output.config)

@@ -1,14 +1,16 @@
-"""Snakemake adapter: simulate one kind's runs (showerflow.simulate)."""
+"""Snakemake adapter: simulate one run of the toy sample (showerflow.simulate)."""
 
 from showerflow.logs import setup_logging
-from showerflow.simulate import prune_runs, simulate_production
-from showerflow.stages import write_json
+from showerflow.simulate import simulate_one
 
 setup_logging(snakemake.log[0])
-p = snakemake.params
-kind = snakemake.wildcards.kind
-paths = simulate_production(
-    p.folder, kind, p.n_runs, p.n_showers, p.seed, zenith=p.zenith, azimuth=p.azimuth
+p, w = snakemake.params, snakemake.wildcards
+simulate_one(
+    snakemake.output.dl1,
+    w.kind,
+    int(w.obs),
+    p.n_showers,
+    p.seed,
+    zenith=p.zenith,
+    azimuth=p.azimuth,
 )
-prune_runs(p.folder, kind, paths)
-write_json({"kind": kind, "files": [str(x) for x in paths]}, snakemake.output.manifest)

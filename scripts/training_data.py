@@ -1,18 +1,15 @@
 """Snakemake adapter: training tables of a batch, one per file (showerflow.stages)."""
 
 from showerflow.logs import setup_logging
-from showerflow.stages import run_training_data
+from showerflow.stages import run_training_data, spec_of_settings
 
 setup_logging(snakemake.log[0])
-p = snakemake.params
+batch = snakemake.params.batch
 run_training_data(
-    list(snakemake.input.files),
-    p.folder,
-    snakemake.output.manifest,
-    naming=p.naming,
-    energy_model=snakemake.input.get("energy_model"),
-    max_events=p.max_events,
-    skip_bad_files=p.skip_bad_files,
-    spec=p.spec,
-    role=p.role,
+    batch,
+    snakemake.output.staging,
+    energy_model=snakemake.input.get("energy"),
+    skip_bad_files=snakemake.config["skip_bad_files"],
+    spec=spec_of_settings(batch["requires"]["settings"]),
+    role=snakemake.params.role,
 )

@@ -11,7 +11,7 @@ from conftest import REPO
 
 from showerflow.config import ConfigError, load_config, load_schema, validate
 from showerflow.models import load_model_config
-from showerflow.workflow import check_config, datasets_with_role, folder_digest
+from showerflow.workflow import check_config, datasets_with_role
 
 
 @pytest.fixture
@@ -102,13 +102,23 @@ def test_every_schema_key_is_described():
         walk(load_schema(name), name)
 
 
-def test_folder_digest_changes_with_files(tmp_path):
-    d0 = folder_digest([tmp_path])
+def test_dataset_files_are_the_catalog_inputs(tmp_path):
+    """The catalog's inputs are the files matching the pattern; a missing folder is named."""
+    from showerflow.workflow import analysis_config, dataset_files
+
+    (tmp_path / "b.root").write_bytes(b"x")
     (tmp_path / "a.root").write_bytes(b"x")
-    d1 = folder_digest([tmp_path])
     (tmp_path / "notes.txt").write_text("ignored")
-    assert folder_digest([tmp_path]) == d1 != d0
-    assert folder_digest([tmp_path / "missing"]) == folder_digest([])
+    (tmp_path / "sub.root").mkdir()
+    config = {"datasets": {"g": {"folders": [str(tmp_path)], "pattern": "*.root"}}}
+    assert dataset_files(config, "g") == [str(tmp_path / "a.root"), str(tmp_path / "b.root")]
+    config["datasets"]["g"]["folders"].append(str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"datasets\.g\.folders.*missing.*does not exist"):
+        dataset_files(config, "g")
+    # operational keys are not part of what results depend on
+    cfg = {"skip_bad_files": True, "acceptance": 0.9, "files_per_job": 2, "results": "r"}
+    cfg["dl2"] = {"chunk_size": 10}
+    assert analysis_config(cfg) == {"results": "r", "dl2": {}}
 
 
 def test_readme_test_command_is_what_ci_runs():

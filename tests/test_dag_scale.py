@@ -1,11 +1,11 @@
 """DAG scale without timing: what a dry run of a large production reads and plans.
 
-A synthetic production (bench/dag.py: empty DL1 files, catalogs, plans and models written
-with the package's functions, as a run leaves them) goes through ``snakemake -n`` once.
-Instead of timing it (timings live in ``bench/run.py dag``), the test counts what makes a
-dry run grow faster than its jobs: how often plans and catalogs are parsed (once per plan,
-not once per batch job), and checks that the DAG has exactly ceil(files / files_per_job)
-batch jobs per dataset.
+A synthetic production (bench/dag.py: empty DL1 files, catalogs, plans, receipts and models
+written with the package's functions, as a run leaves them) goes through ``snakemake -n``
+once. Instead of timing it (timings live in ``bench/run.py dag``), the test counts what
+makes a dry run grow faster than its jobs: how often plans, receipts and catalogs are
+parsed (once per file, not once per job), and checks that the DAG has exactly
+ceil(files / files_per_job) batch jobs and one publish job per file of each dataset.
 """
 
 import json
@@ -22,12 +22,12 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import dag  # noqa: E402  (bench/dag.py)
 
-# Runs snakemake in this interpreter with the plan and catalog readers counted; the counts
+# Runs snakemake in this interpreter with the JSON and Parquet readers counted; the counts
 # are written to a JSON file at every call (snakemake leaves with os._exit: no atexit).
 COUNTING = """
 import json, sys
 import showerflow.bookkeeping as bk, showerflow.tables as tables
-counts = {"read_plan": 0, "read_table": 0}
+counts = {"json": 0, "read_table": 0}
 out = sys.argv[1]
 def counted(name, fn):
     def inner(*a, **k):
@@ -36,7 +36,9 @@ def counted(name, fn):
             json.dump(counts, f)
         return fn(*a, **k)
     return inner
-bk.read_plan = counted("read_plan", bk.read_plan)
+bk._read_json_version.__wrapped__  # lru_cache: count the reads behind it
+bk._read_json_version = __import__("functools").lru_cache(maxsize=512)(
+    counted("json", bk._read_json_version.__wrapped__))
 tables.read_table = counted("read_table", tables.read_table)
 with open(out, "w") as f:
     json.dump(counts, f)
@@ -59,7 +61,7 @@ def dry_run(tmp_path_factory):
     return prod, dag.job_counts(res.stdout + res.stderr), json.loads(counts.read_text())
 
 
-def test_dry_run_expands_one_job_per_batch_of_files(dry_run):
+def test_dry_run_expands_one_job_per_batch_and_one_publish_per_file(dry_run):
     prod, jobs, _ = dry_run
     batches = dag.expected_batches(prod)
     performance = {ds: r["performance"] for ds, r in prod["roles"].items()}
@@ -68,6 +70,7 @@ def test_dry_run_expands_one_job_per_batch_of_files(dry_run):
     assert all(performance[ds] > 20 for ds in ("gamma", "proton", "electron"))
     assert batches == {ds: -(-n // 3) for ds, n in performance.items()}
     assert jobs["dl2"] == sum(batches.values()) > 40
+    assert jobs["publish"] == sum(performance.values())
     # one merge per dataset with performance files, then the IRFs once
     assert jobs["merge_dl2"] == 3
     assert jobs["performance"] == 1
@@ -77,53 +80,43 @@ def test_dry_run_expands_one_job_per_batch_of_files(dry_run):
     assert "plan" not in jobs and "catalog" not in jobs
 
 
-def test_plans_are_parsed_once_per_plan_not_once_per_job(dry_run):
+def test_plans_and_catalogs_are_parsed_once_not_once_per_job(dry_run):
     _, jobs, counts = dry_run
-    n_plans = 3 * 4  # stages x datasets: the drift check and the input functions share a read
-    assert counts["read_plan"] <= n_plans < jobs["dl2"]
-    # the catalogs are not read at all while the DAG is built (the plans hold the batches)
-    assert counts["read_table"] == 0
+    # plans (stages x datasets) and receipts: each parsed once, not once per job
+    assert counts["json"] <= 3 * 4 + 3 * 4 < jobs["publish"]
+    # each catalog read once per stage at most
+    assert counts["read_table"] <= 3 * 4
 
 
-def test_read_plan_cached_rereads_a_rewritten_plan(tmp_path, monkeypatch):
+def test_read_json_cached_rereads_a_rewritten_file(tmp_path, monkeypatch):
     path = tmp_path / "plan.json"
     path.write_text(json.dumps({"batches": {"a": ["f1"]}}))
-    calls = []
-    read = bk.read_plan
-    monkeypatch.setattr(bk, "read_plan", lambda p: calls.append(p) or read(p))
     for _ in range(5):
         assert bk.read_plan_cached(path)["batches"] == {"a": ["f1"]}
-    assert len(calls) == 1
     # the checkpoint writes a new file and renames it into place (atomic_path)
     new = tmp_path / "plan.json.tmp"
     new.write_text(json.dumps({"batches": {"b": ["f2", "f3"]}}))
     new.replace(path)
     assert bk.read_plan_cached(path)["batches"] == {"b": ["f2", "f3"]}
-    assert len(calls) == 2
+    assert bk.read_json_cached(tmp_path / "missing.json") is None
 
 
 def test_plan_records_batch_sizes_for_the_disk_request():
     rows = [
-        {"file": f"f{i}", "status": s, "size": 250_000_000 * (i + 1)}
-        for i, s in enumerate(["processed", "unprocessed", "corrupt", "failed", "unprocessed"])
+        {
+            "file": f"f{i}",
+            "output": f"o{i}",
+            "status": s,
+            "size": 250_000_000 * (i + 1),
+            "checksum": None,
+            "batch": None,
+            "state": None,
+            "n_events": 1,
+            "reason": "",
+        }
+        for i, s in enumerate(["unprocessed", "unprocessed", "corrupt", "unprocessed"])
     ]
-    plan = bk.make_plan("gamma", "dl2", rows, 3, None)
-    # f0 is done; f1..f3 form one batch (0.5 + 0.75 + 1.0 GB), f4 another (1.25 GB)
-    assert list(plan["batches"].values()) == [["f1", "f2", "f3"], ["f4"]]
-    assert list(plan["batch_mb"].values()) == pytest.approx([2250.0, 1250.0])
-
-
-def test_training_inputs_resolve_from_plans_and_manifests(tmp_path):
-    from showerflow.stages import resolve_outputs
-
-    plan = tmp_path / "plan.json"
-    rows = [
-        {"file": "a.root", "output": "out/a.parquet", "status": "processed"},
-        {"file": "b.root", "output": "out/b.parquet", "status": "corrupt"},
-        {"file": "c.root", "output": "out/c.parquet", "status": "processed"},
-    ]
-    plan.write_text(json.dumps({"files": rows, "batches": {"x": ["b.root"]}}))
-    manifest = tmp_path / "batch-x.json"
-    manifest.write_text(json.dumps({"outputs": [{"file": "b.root", "output": "out/b.parquet"}]}))
-    # the batch's new output, then what the plan found processed; the corrupt one only once
-    assert resolve_outputs([manifest, plan]) == ["out/b.parquet", "out/a.parquet", "out/c.parquet"]
+    plan = bk.make_plan("gamma", "dl2", rows, 3, {})
+    # f0..f2 form one batch (0.25 + 0.5 + 0.75 GB), f3 another (1 GB)
+    assert [plan["batches"][b]["files"] for b in plan["todo"]] == [["f0", "f1", "f2"], ["f3"]]
+    assert [plan["batches"][b]["mb"] for b in plan["todo"]] == pytest.approx([1500.0, 1000.0])

@@ -59,11 +59,15 @@ EXPECTED = {
 }
 
 
-def write_profile(name, directory, options):
-    """Merge a repository profile with run options (as `showerflow run` does) into directory."""
+def write_profile(name, directory, options, snakefile=None):
+    """Merge a repository profile with run options (as `showerflow run` does) into directory.
+
+    The layers derived from the rules (the transfer lists) come from ``snakefile``.
+    """
     site = PROFILES_DIR / name / "config.yaml"
     layers = [("site", ro.resolve_profile_paths(ro.load_mapping(site), site.parent))]
     layers.append(("run-options", options))
+    layers[1:1] = ro.derived_layers(layers, snakefile or REPO / "Snakefile")
     merged, origins = ro.merge_layers(layers)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.yaml").write_text(ro.render_profile(merged, origins))
@@ -167,7 +171,9 @@ def pipelines(local_reference, tmp_path_factory):
             "environment": f"SHOWERFLOW_SETUP={Path(sys.executable).parent}/activate"
         },
     }
-    transfer_profile = write_profile("htcondor-transfer", base / "profile", options)
+    transfer_profile = write_profile(
+        "htcondor-transfer", base / "profile", options, transfer / "Snakefile"
+    )
     runs = {
         "shared": standin_run(
             shared,

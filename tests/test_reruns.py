@@ -1,27 +1,30 @@
-"""Partial reruns, counted by executed jobs; determinism; provenance; killed writers.
+"""Partial reruns, counted by files rewritten; looking changes nothing; determinism.
 
-Each test copies the finished end-to-end run (results and Snakemake's metadata) into
-its own folder, damages or changes something, runs snakemake again and checks exactly
-which jobs ran and that the results equal the clean run's.
+Each test copies the finished end-to-end run (results and Snakemake's metadata) into its
+own folder, damages or changes something, runs snakemake again and checks exactly which
+files were rewritten and which jobs ran, and that the results equal the clean run's.
 """
 
+import hashlib
 import json
-import math
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from astropy.io import fits
-from workflow_helpers import copy_run, executed_jobs, make_config, snakemake
+from workflow_helpers import REPO, SNAKEMAKE, copy_run, executed_jobs, make_config, snakemake
 
 from showerflow.bookkeeping import read_plan
-from showerflow.tables import read_table
+from showerflow.pipeline import STAGES
+from showerflow.tables import read_metadata, read_table, write_table
 
 pytestmark = pytest.mark.e2e
 
@@ -43,10 +46,53 @@ def _same_irfs(a, b):
             np.testing.assert_array_equal(a[name][col], b[name][col], err_msg=name + col)
 
 
-def _outputs(workdir, dataset):
-    """Absolute paths of a dataset's per-file DL2 outputs (plans hold relative ones)."""
-    plan = read_plan(workdir / "results" / "plans" / "dl2" / f"{dataset}.json")
-    return [str(workdir / r["output"]) for r in plan["files"]]
+def _outputs(workdir, stage, dataset):
+    """Absolute paths of a dataset's per-file outputs of a stage, sorted."""
+    folder = workdir / "results" / STAGES[stage].folder / dataset
+    return sorted(str(p) for p in folder.glob("*.parquet"))
+
+
+def _per_file(workdir):
+    """Every per-file output -> (inode, mtime_ns): a rewritten output changes both."""
+    out = {}
+    for stage in STAGES.values():
+        for p in (workdir / "results" / stage.folder).glob("*/*.parquet"):
+            st = p.stat()
+            out[str(p)] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def _rewritten(before, after):
+    return sorted(p for p, s in after.items() if before.get(p) != s)
+
+
+def _batches(workdir, stage, dataset):
+    """Batch id -> the per-file outputs it made, from the plan."""
+    plan = read_plan(workdir / "results" / "plans" / stage / f"{dataset}.json")
+    out = {}
+    for r in plan["files"]:
+        out.setdefault(r["batch"], []).append(str(workdir / r["output"]))
+    return out
+
+
+def _tree(workdir):
+    """Relative path -> SHA-256 of every file under results/ (and the set of folders)."""
+    res = workdir / "results"
+    files = {
+        str(p.relative_to(res)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in res.rglob("*")
+        if p.is_file()
+    }
+    return files, sorted(str(p.relative_to(res)) for p in res.rglob("*") if p.is_dir())
+
+
+def _showerflow(workdir, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "showerflow.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
 
 
 @pytest.fixture
@@ -54,66 +100,180 @@ def copy(e2e_run, tmp_path):
     return copy_run(e2e_run, tmp_path / "run")
 
 
-def test_deleted_and_corrupt_outputs_rerun_only_those(e2e_run, copy):
-    outputs = sorted(_outputs(copy, "proton"))
-    assert len(outputs) >= 3
-    os.remove(outputs[0])
-    os.remove(outputs[1])
-    with open(outputs[2], "r+b") as f:  # truncate: unreadable Parquet
+def _damage(workdir):
+    """Damage DL2 outputs of two datasets, leaving others in each untouched.
+
+    Every output of one gamma batch is deleted, one output of the other gamma batch is
+    truncated and one proton output is rewritten as if by other models.
+    """
+    gamma = sorted(_batches(workdir, "dl2", "gamma").values(), key=len)
+    proton = sorted(p for b in _batches(workdir, "dl2", "proton").values() for p in b)
+    whole, other = gamma[-1], [p for b in gamma[:-1] for p in b]
+    assert len(whole) >= 2 and len(other) >= 2 and len(proton) >= 2
+    for p in whole:
+        os.remove(p)
+    with open(other[0], "r+b") as f:  # truncated: unreadable Parquet
         f.truncate(100)
-    damaged = {outputs[0], outputs[1], outputs[2]}
+    df, meta = read_table(proton[0])  # rewritten as if by other models
+    df["gammaness"] = 0.5
+    meta["models"] = {k: "0" * 64 for k in meta["models"]}
+    write_table(df, proton[0], metadata=meta)
+    return sorted(whole + [other[0], proton[0]])
 
-    # a dry run says what a real run will redo, and changes nothing
+
+LOOKS = [
+    ["-n"],
+    ["--summary"],
+    ["--detailed-summary"],
+    ["--list-changes", "code"],
+    ["--list-changes", "input"],
+    ["--list-changes", "params"],
+    ["--lint"],
+    ["--rulegraph"],
+    ["--dag"],
+    ["--d3dag"],
+    ["--list-rules"],
+    ["--unlock"],
+]
+
+
+def _half_finished(workdir):
+    """Remove what comes after the models, as if the run had stopped after training."""
+    res = workdir / "results"
+    import shutil
+
+    for sub in ("dl2", "irf", "performance", "plots", "plans/dl2", "receipts/dl2"):
+        shutil.rmtree(res / sub, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("state", ["finished", "half-finished", "damaged"])
+def test_looking_changes_nothing(copy, tmp_path, state):
+    """Every command that only looks leaves results/ byte-identical."""
+    if state == "damaged":
+        _damage(copy)
+    elif state == "half-finished":
+        _half_finished(copy)
+    before = _tree(copy)
+    one_output = _outputs(copy, "energy", "gamma_diffuse")[0]
+    looks = LOOKS + [
+        ["--report", str(tmp_path / "report.html")],
+        ["--cleanup-metadata", one_output],
+    ]
+    for args in looks:
+        snakemake(copy, *args, check=False)
+        assert _tree(copy) == before, f"snakemake {' '.join(args)} changed results/"
+    for args in (["status", "--configfile", "config.yaml"], ["profile", "show", "local"]):
+        res = _showerflow(copy, *args)
+        assert res.returncode == 0, res.stderr
+        assert _tree(copy) == before, f"showerflow {' '.join(args)} changed results/"
+
+
+def test_dry_run_and_summary_name_what_is_damaged(copy):
+    damaged = _damage(copy)
     dry = snakemake(copy, "-n")
-    assert "outputs of dl2/proton were deleted or changed" in dry.stderr + dry.stdout
-    assert (copy / "results" / "plans" / "dl2" / "proton.json").exists()
-    # after the plan checkpoint, the dry run's count equals the unprocessed count
-    snakemake(copy, "results/plans/dl2/proton.json")
-    plan = read_plan(copy / "results" / "plans" / "dl2" / "proton.json")
-    assert set(plan["unprocessed"]["proton"]) == {
-        r["file"] for r in plan["files"] if str(copy / r["output"]) in damaged
+    text = dry.stdout + dry.stderr
+    jobs = Counter(executed_jobs(dry))
+    # exactly the damaged files' jobs, the plan that batches them, and what follows
+    assert jobs == Counter(
+        {
+            "plan": 2,
+            "publish": len(damaged),
+            "merge_dl2": 2,
+            "performance": 1,
+            "plot_performance": 1,
+        }
+    ), jobs
+    assert "output(s) deleted or rewritten since used" in text
+    for p in damaged:
+        assert Path(p).name in text
+    summary = snakemake(copy, "--summary").stdout
+    status = {
+        line.split("\t")[0]: line.split("\t")[-1] for line in summary.splitlines() if "\t" in line
     }
-    assert plan["counts"]["unprocessed"] == 2 and plan["counts"]["corrupt"] == 1
-    dry = snakemake(copy, "-n")
-    assert Counter(executed_jobs(dry))["dl2"] == math.ceil(3 / 3) == len(plan["batches"])
+    for p in damaged:
+        rel = str(Path(p).relative_to(copy))
+        assert status[rel] != "ok", (rel, status[rel])
+    # showerflow status names each of them with its reason
+    out = _showerflow(copy, "status", "--configfile", "config.yaml").stdout
+    for p in damaged:
+        meta_input = None
+        if os.path.exists(p):
+            try:
+                meta_input = read_metadata(p).get("input")
+            except Exception:  # the truncated one
+                meta_input = None
+        if meta_input:
+            assert meta_input in out
 
+
+def test_damaged_outputs_rerun_exactly_those(e2e_run, copy):
+    damaged = _damage(copy)
+    before = _per_file(copy)
     run = snakemake(copy)
+    after = _per_file(copy)
+    assert _rewritten(before, after) == damaged  # exactly the damaged files, nothing else
     jobs = Counter(executed_jobs(run))
-    assert jobs == Counter({"dl2": 1, "merge_dl2": 1, "performance": 1, "plot_performance": 1}), (
-        jobs
-    )
-    a, _ = _dl2(e2e_run, "proton")
-    b, _ = _dl2(copy, "proton")
-    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert jobs["publish"] == len(damaged)
+    n_gamma = sum("/gamma/" in p for p in damaged)
+    assert jobs["dl2"] == -(-n_gamma // 3) + 1  # in batches of files_per_job = 3
+    assert jobs["merge_dl2"] == 2
+    assert not {"train_energy", "train_classifier", "catalog"} & set(jobs), jobs
+    for ds in ("gamma", "proton", "electron"):
+        pd.testing.assert_frame_equal(_dl2(e2e_run, ds)[0], _dl2(copy, ds)[0], check_exact=True)
     _same_irfs(_irf(e2e_run), _irf(copy))
+    # a finished production reruns nothing, also right after a repair
+    assert executed_jobs(snakemake(copy)) == []
     assert "Nothing to be done" in (r := snakemake(copy, "-n")).stdout + r.stderr
 
 
-def test_new_input_files_only_they_are_processed(e2e_run, copy):
+def test_deleted_training_table_is_redone_and_nothing_after_it_changes(e2e_run, copy):
+    tables = _outputs(copy, "energy", "gamma_diffuse")
+    os.remove(tables[0])
+    before = _per_file(copy)
+    model = copy / "results" / "models" / "energy.joblib"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    jobs = Counter(executed_jobs(snakemake(copy)))
+    assert _rewritten(before, _per_file(copy)) == [tables[0]]
+    assert jobs["train_energy"] == 1 and jobs["training_data_energy"] == 1
+    # retrained on the same tables: the same model, so nothing after it is redone
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == digest
+    assert not {"train_classifier", "dl2", "training_data_classification", "merge_dl2"} & set(
+        jobs
+    ), jobs
+    _same_irfs(_irf(e2e_run), _irf(copy))
+    assert executed_jobs(snakemake(copy)) == []
+
+
+def test_identical_run_and_operational_keys_rerun_nothing(copy):
+    assert executed_jobs(snakemake(copy)) == []
     cfg = yaml.safe_load((copy / "config.yaml").read_text())
-    before, _ = read_table(copy / "results" / "catalog" / "electron.parquet")
+    cfg.update(skip_bad_files=True, acceptance=0.9, files_per_job=2)
+    cfg["dl2"]["chunk_size"] = 1000
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+    dry = snakemake(copy, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+    assert executed_jobs(snakemake(copy, "--set-resources", "dl2:mem_mb=3000")) == []
+
+
+def test_new_input_files_only_they_are_processed(copy):
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    before_catalog, _ = read_table(copy / "results" / "catalog" / "electron.parquet")
+    before = _per_file(copy)
     cfg["simulation"]["kinds"]["electron"]["n_runs"] = 3
     (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
-    run = snakemake(copy)
-    jobs = Counter(executed_jobs(run))
-    assert jobs["dl2"] == 1
-    assert not {
-        "train_energy",
-        "train_classifier",
-        "training_data_energy",
-        "training_data_classification",
-    } & set(jobs)
-    manifests = sorted(
-        (copy / "results" / "dl2" / "electron").glob("batch-*.json"), key=os.path.getmtime
-    )
-    newest = json.loads(manifests[-1].read_text())
-    after, _ = read_table(copy / "results" / "catalog" / "electron.parquet")
-    new = sorted(set(after["path"]) - set(before["path"]))
-    assert [o["file"] for o in newest["outputs"]] == new
+    jobs = Counter(executed_jobs(snakemake(copy)))
+    after_catalog, _ = read_table(copy / "results" / "catalog" / "electron.parquet")
+    new = sorted(set(after_catalog["path"]) - set(before_catalog["path"]))
+    assert len(new) == 1
+    rewritten = _rewritten(before, _per_file(copy))
+    assert [read_metadata(p)["input"] for p in rewritten] == new
+    assert jobs["dl2"] == 1 and jobs["publish"] == 1
+    assert not {"train_energy", "train_classifier", "training_data_energy"} & set(jobs)
     # the roles of the old files did not change
-    merged = before[["path", "role"]].merge(after[["path", "role"]], on="path")
-    assert len(merged) == len(before) and (merged["role_x"] == merged["role_y"]).all()
-    dl2, meta = _dl2(copy, "electron")
+    merged = before_catalog[["path", "role"]].merge(after_catalog[["path", "role"]], on="path")
+    assert len(merged) == len(before_catalog) and (merged["role_x"] == merged["role_y"]).all()
+    _, meta = _dl2(copy, "electron")
     assert len(meta["simulation"]) == 3
 
 
@@ -122,6 +282,12 @@ def test_changed_model_config_reruns_that_model_and_what_follows(copy):
     cfg = yaml.safe_load(path.read_text())
     cfg["estimator"]["parameters"]["n_estimators"] = 40
     path.write_text(yaml.safe_dump(cfg))
+    before = _per_file(copy)
+    # a dry run goes as far as the plans the new classifier remakes (checkpoints): what
+    # they redo is known once they ran
+    dry = Counter(executed_jobs(snakemake(copy, "-n")))
+    assert dry["train_classifier"] == 1 and dry["plan"] == 3, dry
+    assert not {"train_energy", "training_data_classification", "catalog"} & set(dry), dry
     jobs = Counter(executed_jobs(snakemake(copy)))
     assert jobs["train_classifier"] == 1
     assert not {
@@ -132,17 +298,48 @@ def test_changed_model_config_reruns_that_model_and_what_follows(copy):
         "training_data_classification",
     } & set(jobs), jobs
     assert jobs["merge_dl2"] == 3 and jobs["performance"] == 1
-    # every DL2 file was remade once, with the new classifier
+    # every DL2 file was remade once, with the new classifier, and nothing else
     from showerflow.bookkeeping import sha256
 
     digest = sha256(copy / "results" / "models" / "classifier.joblib")
-    n_batches = 0
-    for ds in ("gamma", "proton", "electron"):
-        plan = read_plan(copy / "results" / "plans" / "dl2" / f"{ds}.json")
-        n_batches += math.ceil(len(plan["files"]) / 3)
-        for r in plan["files"]:
-            assert read_table(copy / r["output"])[1]["models"]["classifier"] == digest
-    assert jobs["dl2"] == n_batches
+    dl2 = sorted(p for ds in ("gamma", "proton", "electron") for p in _outputs(copy, "dl2", ds))
+    assert _rewritten(before, _per_file(copy)) == dl2
+    assert all(read_metadata(p)["models"]["classifier"] == digest for p in dl2)
+    assert jobs["dl2"] == sum(
+        -(-len(_outputs(copy, "dl2", ds)) // 3) for ds in ("gamma", "proton", "electron")
+    )
+    assert executed_jobs(snakemake(copy)) == []
+
+
+def test_killed_snakemake_recovers(e2e_run, copy):
+    """kill -9 of snakemake and its jobs mid-DL2: unlock, rerun, same results."""
+    for p in _outputs(copy, "dl2", "proton") + _outputs(copy, "dl2", "gamma"):
+        os.remove(p)
+    cmd = SNAKEMAKE + [
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--cores",
+        "2",
+        "--configfile",
+        "config.yaml",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    staging = copy / "results" / "dl2"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(staging.glob("*/.batches/*/*.parquet")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    locked = snakemake(copy, "-n", check=False)
+    assert locked.returncode != 0 and "unlock" in locked.stdout + locked.stderr
+    snakemake(copy, "--unlock")
+    snakemake(copy, "--rerun-incomplete")
+    for ds in ("gamma", "proton"):
+        pd.testing.assert_frame_equal(_dl2(e2e_run, ds)[0], _dl2(copy, ds)[0], check_exact=True)
+    _same_irfs(_irf(e2e_run), _irf(copy))
+    assert executed_jobs(snakemake(copy)) == []
 
 
 def test_two_clean_runs_are_identical(e2e_run, tmp_path):
@@ -178,23 +375,9 @@ def test_provenance_of_final_products(e2e_run):
 
 
 def test_status_counts_and_unprocessed_json(copy):
-    outputs = sorted(_outputs(copy, "electron"))
+    outputs = _outputs(copy, "dl2", "electron")
     os.remove(outputs[0])
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "showerflow.cli",
-            "status",
-            "--configfile",
-            "config.yaml",
-            "--unprocessed",
-            "todo.json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=copy,
-    )
+    res = _showerflow(copy, "status", "--configfile", "config.yaml", "--unprocessed", "todo.json")
     assert res.returncode == 0, res.stderr
     line = next(x for x in res.stdout.splitlines() if x.startswith("electron") and "dl2" in x)
     files, done, todo, corrupt, failed = map(int, line.split()[2:7])

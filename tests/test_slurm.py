@@ -36,11 +36,10 @@ RUN_OPTIONS = TOOLS / "run-options.yaml"
 SHOWERFLOW = [sys.executable, "-m", "showerflow.cli"]
 
 # Rules that run in the Snakemake process (never submitted), and those that go through sbatch.
-LOCAL_RULES = {"all", "report_config"}
+LOCAL_RULES = {"all", "report_config", "plan", "publish"}
 REMOTE_RULES = {
     "simulate",
     "catalog",
-    "plan",
     "training_data_energy",
     "training_data_classification",
     "train_energy",
@@ -215,9 +214,11 @@ def test_jobs_went_through_sbatch_and_completed(runs):
     done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", res.stdout)
     assert done, res.stdout[-3000:]
     n_steps = int(done[-1][1])
+    local = re.findall(r"^local(?:rule|checkpoint) (\w+):$", res.stdout, re.M)
+    assert set(local) == LOCAL_RULES
     rows = sacct(run_id(res.stdout), runs["since"])
-    # every job but the local rules: the target `all` and `report_config`
-    assert len(rows) == n_steps - len(LOCAL_RULES)
+    # every job but the local rules (the plans, the publish jobs, `all`, `report_config`)
+    assert len(rows) == n_steps - len(local)
     assert {r["State"] for r in rows} == {"COMPLETED"}
     assert {r["rule"] for r in rows} == REMOTE_RULES
     assert {r["Account"] for r in rows} == {ACCOUNT}
@@ -263,6 +264,21 @@ def test_results_equal_the_local_run(runs):
     assert runs["local"].returncode == 0, runs["local"].stdout[-3000:]
     assert runs["pipeline"].returncode == 0
     assert_same_results(runs["pipeline_dir"] / "results", runs["local_dir"] / "results")
+
+
+def test_identical_run_after_slurm_has_nothing_to_do(runs):
+    """The simulated sample included: no step is redone after a SLURM run."""
+    assert runs["pipeline"].returncode == 0
+    again = slurm_run(
+        runs["pipeline_dir"],
+        "-n",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        "config.yaml",
+    ).wait()
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "Nothing to be done" in again.stdout, again.stdout[-3000:]
 
 
 def test_time_limit_is_reported_as_timeout(runs):

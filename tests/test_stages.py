@@ -16,12 +16,21 @@ from showerflow.tables import read_table
 MODELS = REPO / "config" / "models"
 
 
+def _batch(files, folder, naming="uuid", max_events=None):
+    """A batch record of given files, outputs in ``folder`` (as ``showerflow`` by hand)."""
+    return stages.batch_of_files(files, str(folder), naming, max_events=max_events)
+
+
+def _outputs(summary):
+    return [o["output"] for o in summary["outputs"] if o["status"] == "ok"]
+
+
 def _train(files, folder, name, config, energy_model=None):
-    stages.run_training_data(
-        files, folder / name, folder / f"{name}.json", energy_model=energy_model
+    summary = stages.run_training_data(
+        _batch(files, folder / name), folder / name, energy_model=energy_model
     )
     stages.run_train(
-        [folder / f"{name}.json"],
+        _outputs(summary),
         MODELS / config,
         folder / f"{name}.joblib",
         folder / f"{name}.metrics.json",
@@ -67,8 +76,8 @@ def test_catalog_stage_writes_roles(small_production, tmp_path):
 
 def test_training_table_joins_events(small_production, tmp_path):
     path = small_production["gamma"][0]
-    manifest = stages.run_training_data([path], tmp_path / "t", tmp_path / "m.json")
-    (rec,) = manifest["outputs"]
+    summary = stages.run_training_data(_batch([path], tmp_path / "t"), tmp_path / "t")
+    (rec,) = summary["outputs"]
     df, meta = read_table(rec["output"])
     info = inspect_dl1(path)
     assert Path(rec["output"]).name == f"{info['uuid']}.parquet"
@@ -91,10 +100,10 @@ def test_training_table_joins_events(small_production, tmp_path):
 
 def test_outputs_named_by_file_name(small_production, tmp_path):
     path = small_production["electron"][0]
-    manifest = stages.run_training_data(
-        [path], tmp_path, tmp_path / "m.json", naming="name", max_events=100
+    summary = stages.run_training_data(
+        _batch([path], tmp_path, naming="name", max_events=100), tmp_path
     )
-    out = manifest["outputs"][0]["output"]
+    out = summary["outputs"][0]["output"]
     assert Path(out).name == Path(path).name.replace(".root", ".parquet")
     assert read_table(out)[1]["n_events_in"] == 100
 
@@ -109,14 +118,13 @@ def test_models_have_metrics(trained):
 
 def test_dl2_one_row_per_event_with_records(small_production, trained, tmp_path):
     files = small_production["electron"]
-    manifest = stages.run_dl2(
-        files,
+    summary = stages.run_dl2(
+        _batch(files, tmp_path),
         trained / "energy.joblib",
         trained / "classifier.joblib",
         tmp_path,
-        tmp_path / "m.json",
     )
-    (rec,) = manifest["outputs"]
+    (rec,) = summary["outputs"]
     dl2, meta = read_table(rec["output"])
     assert list(dl2.columns) == list(DL2_COLUMNS)
     assert len(dl2) == inspect_dl1(files[0])["n_events"]
@@ -133,56 +141,69 @@ def test_dl2_one_row_per_event_with_records(small_production, trained, tmp_path)
 def test_bad_file_in_batch(small_production, trained, tmp_path):
     bad = tmp_path / "bad.root"
     bad.write_bytes(b"not root")
-    files = small_production["electron"] + [str(bad)]
-    args = (trained / "energy.joblib", trained / "classifier.joblib", tmp_path / "out")
+    good = small_production["electron"]
+    batch = _batch(good, tmp_path / "out")
+    batch["files"].append(str(bad))  # a file that went bad after the catalog saw it
+    batch["outputs"][str(bad)] = str(tmp_path / "out" / "bad.parquet")
+    args = (trained / "energy.joblib", trained / "classifier.joblib")
     with pytest.raises(ContractError, match="bad.root"):
-        stages.run_dl2(files, *args, tmp_path / "m1.json")
-    assert not (tmp_path / "m1.json").exists()
-    manifest = stages.run_dl2(files, *args, tmp_path / "m2.json", skip_bad_files=True)
-    assert len(manifest["outputs"]) == 1
-    (failed,) = manifest["failed"]
-    assert failed["file"] == str(bad)
+        stages.run_dl2(batch, *args, tmp_path / "s1")
+    assert not (tmp_path / "s1" / "batch.json").exists()
+    assert not (tmp_path / "s1" / "bad.parquet").exists()
+    summary = stages.run_dl2(batch, *args, tmp_path / "s2", skip_bad_files=True)
+    ok, failed = summary["outputs"]
+    assert ok["status"] == "ok" and ok["n_rows"] > 0
+    assert failed["file"] == str(bad) and failed["status"] == "failed"
     assert failed["reason"].startswith("not a readable ROOT file")
+    # the failure is a tombstone: no rows, the reason in its metadata, and the plan sees it
+    tomb, meta = read_table(tmp_path / "s2" / "bad.parquet")
+    assert len(tomb) == 0 and meta["status"] == "failed" and meta["input"] == str(bad)
+    good_out, tombs = stages.split_tombstones(
+        [tmp_path / "s2" / Path(ok["output"]).name, tmp_path / "s2" / "bad.parquet"]
+    )
+    assert len(good_out) == 1 and tombs[0]["reason"] == failed["reason"]
 
 
 def test_merge_keeps_events_and_records_and_refuses_double_runs(
     small_production, trained, tmp_path
 ):
     g = small_production["gamma"]
-    manifests = []
-    for i, files in enumerate([g[:2], g[2:]]):
-        stages.run_dl2(
-            files,
+    parts = []
+    for files in [g[:2], g[2:]]:
+        summary = stages.run_dl2(
+            _batch(files, tmp_path / "dl2"),
             trained / "energy.joblib",
             trained / "classifier.joblib",
             tmp_path / "dl2",
-            tmp_path / f"b{i}.json",
         )
-        manifests.append(tmp_path / f"b{i}.json")
-    stages.run_merge(manifests, tmp_path / "m.parquet", "gamma")
+        parts += _outputs(summary)
+    parts = sorted(parts)
+    receipt = tmp_path / "receipt.json"
+    stages.run_merge(parts[::-1], tmp_path / "m.parquet", "gamma", receipt=receipt)
     merged, meta = read_table(tmp_path / "m.parquet")
-    parts = sorted(stages.resolve_outputs(manifests))
     expect = pd.concat([read_table(p)[0] for p in parts], ignore_index=True)
+    # the receipt records what was merged, as the drift check will stat it
+    from showerflow.bookkeeping import file_state
+
+    assert json.loads(receipt.read_text())["outputs"] == {p: file_state(p) for p in parts}
     pd.testing.assert_frame_equal(merged, expect)
     assert sorted(r["obs_id"] for r in meta["simulation"]) == sorted(
         inspect_dl1(f)["obs_id"] for f in g
     )
     assert sorted(meta["inputs"]) == sorted(g)
     with pytest.raises(ContractError, match="also in"):
-        stages.run_merge([manifests[0], parts[0]], tmp_path / "dup.parquet")
+        stages.run_merge([parts[0], parts[0]], tmp_path / "dup.parquet")
     assert not (tmp_path / "dup.parquet").exists()
 
 
 def test_acceptance_stops_a_thin_merge():
-    plan = {"files": [{"file": f"f{i}", "reason": ""} for i in range(10)]}
-    outputs = [{"file": f"f{i}", "output": f"o{i}"} for i in range(9)]
-    outputs.append({"file": "f9", "reason": "tree 'images' missing"})
+    failed = [{"file": "f9", "reason": "tree 'images' missing"}]
     summary = {"bad_files": [{"file": "g0", "reason": "not ROOT"}]}
     with pytest.raises(
         ContractError, match=r"(?s)81.8% of the 11 files.*f9 \(dl2\): tree 'images'"
     ):
-        stages.acceptance_check("proton", "dl2", plan, summary, outputs, 1.0)
-    left = stages.acceptance_check("proton", "dl2", plan, summary, outputs, 0.8)
+        stages.acceptance_check("proton", 10, failed, summary, 1.0)
+    left = stages.acceptance_check("proton", 10, failed, summary, 0.8)
     assert [x["file"] for x in left] == ["f9", "g0"]
 
 
@@ -192,8 +213,8 @@ def test_dl2_streamed_in_chunks_equals_whole_file(small_production, trained, tmp
 
     files = small_production["proton"][:1]
     args = (trained / "energy.joblib", trained / "classifier.joblib")
-    whole = stages.run_dl2(files, *args, tmp_path / "w", tmp_path / "w.json", chunk_size=None)
-    small = stages.run_dl2(files, *args, tmp_path / "s", tmp_path / "s.json", chunk_size=50)
+    whole = stages.run_dl2(_batch(files, tmp_path / "w"), *args, tmp_path / "w", chunk_size=None)
+    small = stages.run_dl2(_batch(files, tmp_path / "s"), *args, tmp_path / "s", chunk_size=50)
     a, meta_a = read_table(whole["outputs"][0]["output"])
     b, meta_b = read_table(small["outputs"][0]["output"])
     n = inspect_dl1(files[0])["n_events"]
@@ -211,11 +232,10 @@ def test_dl2_logs_progress_with_counts_and_rates(small_production, trained, tmp_
     n = sum(inspect_dl1(f)["n_events"] for f in files)
     with caplog.at_level("INFO", logger="showerflow"):
         stages.run_dl2(
-            files,
+            _batch(files, tmp_path),
             trained / "energy.joblib",
             trained / "classifier.joblib",
             tmp_path,
-            tmp_path / "m.json",
         )
     lines = [r.getMessage() for r in caplog.records if "events/s" in r.getMessage()]
     assert len(lines) == 2
@@ -229,7 +249,7 @@ def test_training_sample_is_bounded_and_trains_the_same_model(trained, tmp_path)
     """Streaming the sample gives the showers (and so the forests) train() would pick."""
     from showerflow import models
 
-    paths = stages.resolve_outputs([trained / "energy.json"])
+    paths = sorted(str(p) for p in (trained / "energy").glob("*.parquet"))
     cfg = models.load_model_config(MODELS / "energy.yaml")
     cfg.update(max_events_per_tel_type=150, test_fraction=0.3)
     cfg["estimator"]["parameters"].update(n_estimators=5)

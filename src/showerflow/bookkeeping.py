@@ -1,24 +1,33 @@
-"""Which inputs are processed: per-file outputs, their checks, plans and batches.
+"""Which inputs are processed: per-file outputs, their checks, plans, batches, receipts.
 
-Every batch stage (energy training data, classification training data, DL2) writes one
-output per input file, named by the file's ROOT UUID or by its name (``output_naming``).
-Before a stage runs, its plan (one Snakemake checkpoint per dataset and stage) classifies
-every input of the dataset's role:
+Every batch stage (:data:`showerflow.pipeline.STAGES`) writes one output per input file,
+named by the file's ROOT UUID or by its name (``output_naming``). Before a stage runs, its
+plan (one Snakemake checkpoint per dataset and stage) classifies every input of the
+dataset's role from the outputs' Parquet footers:
 
 ``processed``
-    the output exists, is readable, has the stage's columns, as many events as its
-    input holds, and was made from the same models;
+    the output exists, is readable, has the stage's columns, as many events as its input
+    holds, and was made from the same input (checksum), models and settings;
 ``unprocessed``
     no output;
 ``corrupt``
-    an output that cannot be read, lacks columns, holds fewer events than its input,
-    or was made by other models (``stale``);
+    an output that cannot be read, lacks columns, holds fewer events than its input, or
+    was made from another input, other models or other settings (``stale``);
 ``failed``
-    the last attempt on the input failed (recorded by its batch, with the reason).
+    the stage failed on the input (with ``skip_bad_files``): its output is a *tombstone*,
+    a Parquet file of no rows whose metadata says ``status: failed`` and why.
 
-Only files that are not ``processed`` are put into batches of ``files_per_job``; the
-plan records the size and modification time of every good output so that a later run
-notices (cheaply, by ``stat``) an output that was deleted or rewritten since.
+What is not processed is put into new batches of ``files_per_job``; every batch is named
+by a digest of the plan's generation, its files and what its outputs must carry, so a
+batch that redoes a file never shares a name with the one that made it before. The plan
+also keeps the batches that made the outputs still processed (their *history*), so the
+jobs Snakemake sees for those outputs stay the same from run to run.
+
+Damage is seen cheaply: the consumer of a stage's outputs (a model's training, or the
+merge) writes a *receipt* with the size and modification time of every output it used;
+one ``stat`` per output against it tells which outputs were deleted or rewritten since
+(:func:`changed_outputs`). The plan checkpoint's ``drift`` parameter (:func:`drift_token`)
+changes then, so Snakemake remakes the plan, and only the damaged files are redone.
 """
 
 from __future__ import annotations
@@ -35,38 +44,30 @@ import pyarrow.parquet as pq
 from .tables import METADATA_KEY
 
 __all__ = [
-    "STAGES",
     "STATUSES",
+    "FAILED",
     "output_id",
-    "output_path",
     "file_state",
+    "sha256",
     "check_output",
     "classify",
-    "make_plan",
     "batch_id",
+    "make_plan",
     "read_plan",
     "read_plan_cached",
-    "expected_states",
-    "drift",
-    "sha256",
+    "read_json_cached",
+    "recorded_states",
+    "changed_outputs",
+    "describe_changes",
+    "drift_token",
+    "read_plan_or_none",
+    "batch_of",
 ]
 
-#: Batch stages: role of the inputs, event count column of the catalog, required columns.
-STAGES = {
-    "energy": {"role": "energy", "count": "n_events", "columns": ["obs_id", "event_id"]},
-    "classification": {
-        "role": "classification",
-        "count": "n_events",
-        "columns": ["obs_id", "event_id", "reco_energy"],
-    },
-    "dl2": {
-        "role": "performance",
-        "count": "n_events",
-        "columns": ["obs_id", "event_id", "reco_energy", "gammaness"],
-    },
-}
-
 STATUSES = ("processed", "unprocessed", "corrupt", "failed")
+
+#: ``status`` in the metadata of a tombstone (the output of an input the stage failed on).
+FAILED = "failed"
 
 
 def output_id(uuid, name, naming):
@@ -92,11 +93,6 @@ def output_id(uuid, name, naming):
     raise ValueError(f"output naming must be 'uuid' or 'name', not {naming!r}")
 
 
-def output_path(folder, uuid, name, naming):
-    """Path of the per-file output of one input."""
-    return str(Path(folder) / f"{output_id(uuid, name, naming)}.parquet")
-
-
 def file_state(path):
     """``[size, mtime_ns]`` of a file, or None if it does not exist."""
     try:
@@ -115,7 +111,7 @@ def sha256(path, chunk=1 << 20):
     return h.hexdigest()
 
 
-def check_output(path, columns, n_expected, requires=None):
+def check_output(path, columns, expected):
     """Check one per-file output from its Parquet footer (no data is read).
 
     Parameters
@@ -123,96 +119,114 @@ def check_output(path, columns, n_expected, requires=None):
     path : str
     columns : list of str
         Columns it must have.
-    n_expected : int
-        Events its input holds; the output must record as many (``n_events_in``).
-    requires : dict, optional
-        Metadata values it must carry (e.g. ``{"models": {...digests...}}``).
+    expected : dict
+        ``n_events`` (events its input holds; the output must record at least as many,
+        ``n_events_in``), and what its metadata must carry: ``input_checksum``,
+        ``models`` (name -> SHA-256), ``settings``.
 
     Returns
     -------
-    (str, str)
-        Status (``processed``, ``unprocessed`` or ``corrupt``) and the reason.
+    (str, str, dict)
+        Status (``processed``, ``unprocessed``, ``corrupt`` or ``failed``), the reason,
+        and the output's metadata (empty when unreadable).
     """
     if not os.path.exists(path):
-        return "unprocessed", "no output"
+        return "unprocessed", "no output", {}
     try:
         meta_file = pq.read_metadata(path)
         schema = meta_file.schema.to_arrow_schema()
     except (OSError, pa.ArrowInvalid) as err:
-        return "corrupt", f"unreadable output ({err})"
+        return "corrupt", f"unreadable output ({err})", {}
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        return "corrupt", "unreadable showerflow metadata", {}
+    stale = _stale(meta, expected)
+    if meta.get("status") == FAILED:
+        if stale:  # the input, the models or the settings changed: try again
+            return "corrupt", f"{stale} (it had failed: {meta.get('reason')})", meta
+        return "failed", meta.get("reason", "the stage failed on it"), meta
     missing = [c for c in columns if c not in schema.names]
     if missing:
-        return "corrupt", f"output lacks columns {missing}"
-    raw = (schema.metadata or {}).get(METADATA_KEY)
-    meta = json.loads(raw) if raw else {}
-    n_in = meta.get("n_events_in")
+        return "corrupt", f"output lacks columns {missing}", meta
+    n_in, n_expected = meta.get("n_events_in"), int(expected.get("n_events", 0))
     if n_in is None or int(n_in) < n_expected:
-        return "corrupt", f"output holds {n_in} of the input's {n_expected} events"
+        return "corrupt", f"output holds {n_in} of the input's {n_expected} events", meta
     if meta_file.num_rows < meta.get("n_rows", 0):
-        return "corrupt", f"output has {meta_file.num_rows} rows, it recorded {meta['n_rows']}"
-    for key, value in (requires or {}).items():
-        if meta.get(key) != value:
-            return "corrupt", f"stale output: made with other {key}"
-    return "processed", ""
+        return (
+            "corrupt",
+            f"output has {meta_file.num_rows} rows, it recorded {meta['n_rows']}",
+            meta,
+        )
+    if stale:
+        return "corrupt", stale, meta
+    return "processed", "", meta
 
 
-def classify(inputs, folder, naming, stage, requires=None, failures=None, max_events=None):
+def _stale(meta, expected):
+    """Why an output's metadata does not match what it must carry ('' if it does)."""
+    want = expected.get("input_checksum")
+    if want and meta.get("input_checksum") != want:
+        return (
+            f"stale output: made from an input with checksum {meta.get('input_checksum')}, "
+            f"the input's checksum is now {want}"
+        )
+    for key in ("models", "settings"):
+        if meta.get(key, {}) != expected.get(key, {}):
+            return f"stale output: made with other {key}"
+    return ""
+
+
+def classify(inputs, expected_of):
     """Classify every input of a stage.
 
     Parameters
     ----------
-    inputs : pandas.DataFrame
-        Catalog rows of the stage's role (``path``, ``uuid``, ``name``, ``n_events``).
-    folder : str
-        Folder of the per-file outputs.
-    naming : {"uuid", "name"}
-    stage : str
-        Key of :data:`STAGES`.
-    requires : dict, optional
-        Metadata every output must carry (model digests).
-    failures : dict, optional
-        Input path -> reason of its last failed attempt.
-    max_events : int, optional
-        Test mode: events read per file.
+    inputs : list of dict
+        One per input: ``file`` (the DL1 path), ``output`` (its per-file output),
+        ``n_events``, ``size`` (bytes), ``checksum`` (of the input).
+    expected_of : callable
+        ``expected_of(input) -> (columns, expected)`` for :func:`check_output`.
 
     Returns
     -------
     list of dict
-        One per input: ``file``, ``output``, ``status``, ``reason``, ``n_events``,
-        ``size`` (bytes of the input, from the catalog), and ``state`` (``[size, mtime_ns]`` of a processed output).
+        One per input, in the given order: ``file``, ``output``, ``status``, ``reason``,
+        ``n_events``, ``size``, ``checksum``, ``state`` (``[size, mtime_ns]`` of a
+        processed or failed output), ``batch`` (the batch that made it, or None) and
+        ``batch_record`` (that batch as its outputs describe it, or None).
     """
-    spec = STAGES[stage]
-    failures = failures or {}
     rows = []
-    for rec in inputs.to_dict("records"):
-        out = output_path(folder, rec["uuid"], rec["name"], naming)
-        n = int(rec[spec["count"]])
-        if max_events is not None:
-            n = min(n, int(max_events))
-        status, reason = check_output(out, spec["columns"], n, requires)
-        if status == "unprocessed" and rec["path"] in failures:
-            status, reason = "failed", failures[rec["path"]]
+    for rec in inputs:
+        columns, expected = expected_of(rec)
+        status, reason, meta = check_output(rec["output"], columns, expected)
+        done = status in ("processed", "failed")
         rows.append(
             {
-                "file": rec["path"],
-                "output": out,
+                "file": rec["file"],
+                "output": rec["output"],
                 "status": status,
                 "reason": reason,
-                "n_events": n,
-                "size": int(rec.get("size", 0) or 0),
-                "state": file_state(out) if status == "processed" else None,
+                "n_events": int(rec["n_events"]),
+                "size": int(rec.get("size") or 0),
+                "checksum": rec.get("checksum"),
+                "state": file_state(rec["output"]) if done else None,
+                "batch": meta.get("batch") if done else None,
+                "batch_record": meta.get("batch_record") if done else None,
             }
         )
     return rows
 
 
-def batch_id(files):
-    """A batch's name: a digest of its files, so the same files make the same batch."""
-    return hashlib.sha1("\n".join(files).encode()).hexdigest()[:12]
+def batch_id(generation, files, requires):
+    """A batch's name: a digest of the plan generation, its files and what they must carry."""
+    text = json.dumps([generation, list(files), requires], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def make_plan(dataset, stage, rows, files_per_job, requires=None):
-    """The plan of one dataset and stage: statuses, and batches of what is left.
+def make_plan(dataset, stage, rows, files_per_job, requires, old=None, drift="none"):
+    """The plan of one dataset and stage: statuses, new batches, and the batches' history.
 
     Parameters
     ----------
@@ -220,32 +234,73 @@ def make_plan(dataset, stage, rows, files_per_job, requires=None):
     rows : list of dict
         From :func:`classify`.
     files_per_job : int
-    requires : dict, optional
+    requires : dict
+        What every output must carry (``models``, ``settings``); stored with each batch.
+    old : dict, optional
+        The previous plan: its generation is incremented and the batches that made the
+        outputs still processed keep their definition.
+    drift : str
+        The checkpoint's ``drift`` parameter this plan was made with (:func:`drift_token`).
 
     Returns
     -------
     dict
         ``unprocessed`` (``{dataset: [files]}``, the shape get_unprocessed_files.py
-        writes), ``batches`` (``{batch_id: [files]}``), ``batch_mb`` (``{batch_id: MB of
-        its input files}``, from the rows' ``size``), ``files`` (the rows), ``counts``.
+        writes), ``todo`` (ids of the new batches), ``batches`` (``{id: {"files",
+        "outputs", "checksums", "requires", "mb"}}``, new and past), ``retired`` (the
+        previous plan's batches no output needs any more), ``files`` (the rows, each with
+        its ``batch``), ``counts``, ``generation``, ``requires``, ``drift``.
     """
-    todo = [r["file"] for r in rows if r["status"] != "processed"]
-    size = {r["file"]: r.get("size", 0) for r in rows}
-    batches, batch_mb = {}, {}
+    if files_per_job < 1:
+        raise ValueError(f"files_per_job must be >= 1, not {files_per_job}")
+    old = old or {}
+    generation = int(old.get("generation", 0)) + 1
+    batches, todo_ids = {}, []
+    files = []
+    for row in rows:
+        row = dict(row)
+        record = row.pop("batch_record", None)
+        if row["status"] in ("processed", "failed") and row["batch"]:
+            bid = row["batch"]
+            if bid not in batches:
+                batches[bid] = old.get("batches", {}).get(bid) or record
+        else:
+            row["batch"] = None
+        files.append(row)
+    todo = [r for r in files if r["status"] not in ("processed", "failed")]
     for i in range(0, len(todo), files_per_job):
         chunk = todo[i : i + files_per_job]
-        batches[batch_id(chunk)] = chunk
-        batch_mb[batch_id(chunk)] = sum(size[f] for f in chunk) / 1e6
-    counts = {s: sum(r["status"] == s for r in rows) for s in STATUSES}
+        paths = [r["file"] for r in chunk]
+        bid = batch_id(generation, paths, requires)
+        batches[bid] = {
+            "files": paths,
+            "outputs": {r["file"]: r["output"] for r in chunk},
+            "checksums": {r["file"]: r["checksum"] for r in chunk},
+            "requires": requires,
+            "mb": sum(r["size"] for r in chunk) / 1e6,
+        }
+        todo_ids.append(bid)
+        for r in chunk:
+            r["batch"] = bid
+    missing = [r["output"] for r in files if r["batch"] and not batches.get(r["batch"])]
+    if missing:  # a past batch of unknown files: redo its outputs rather than guess
+        raise ValueError(f"plan {stage}/{dataset}: no record of the batch that made {missing[0]}")
+    counts = {s: sum(r["status"] == s for r in files) for s in STATUSES}
+    # the previous plan's batches no output needs any more: jobs Snakemake built from the
+    # previous plan still find their record until it has evaluated this one
+    retired = {b: r for b, r in old.get("batches", {}).items() if b not in batches}
     return {
         "dataset": dataset,
         "stage": stage,
-        "unprocessed": {dataset: todo},
+        "generation": generation,
+        "drift": drift,
+        "requires": requires,
+        "unprocessed": {dataset: [r["file"] for r in todo]},
+        "todo": todo_ids,
         "batches": batches,
-        "batch_mb": batch_mb,
-        "files": rows,
+        "retired": retired,
+        "files": files,
         "counts": counts,
-        "requires": requires or {},
     }
 
 
@@ -255,17 +310,18 @@ def read_plan(path):
         return json.load(f)
 
 
-@functools.lru_cache(maxsize=256)
-def _read_plan_version(path, inode, size, mtime_ns):
-    return read_plan(path)
+@functools.lru_cache(maxsize=512)
+def _read_json_version(path, inode, size, mtime_ns):
+    with open(path) as f:
+        return json.load(f)
 
 
-def read_plan_cached(path):
-    """Read a plan once per version of the file (inode, size, mtime), then from memory.
+def read_json_cached(path):
+    """Read a JSON file once per version (inode, size, mtime), then from memory.
 
-    The workflow's input functions ask for a dataset's plan once per batch job; parsing
-    it each time costs O(files) per job, O(files^2 / files_per_job) per DAG. A plan
-    rewritten by its checkpoint (a new file, renamed into place) is read again.
+    The workflow's input functions ask for a dataset's plan (and receipt) once per job;
+    parsing it each time costs O(files) per job, O(files^2) per DAG. A file rewritten by
+    its job (a new file, renamed into place) is read again.
 
     Parameters
     ----------
@@ -273,62 +329,164 @@ def read_plan_cached(path):
 
     Returns
     -------
-    dict
-        The plan, shared between callers: do not modify it.
+    dict or None
+        The document, shared between callers (do not modify it); None if there is no file.
     """
-    st = os.stat(path)
-    return _read_plan_version(os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return _read_json_version(os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def expected_states(plan, manifest_dir):
-    """Output path -> the ``[size, mtime_ns]`` the last plan and batches left it with.
+def read_plan_cached(path):
+    """:func:`read_plan`, once per version of the file (see :func:`read_json_cached`)."""
+    plan = read_json_cached(path)
+    if plan is None:
+        raise FileNotFoundError(f"no plan {path}")
+    return plan
+
+
+def read_plan_or_none(path):
+    """The plan at ``path`` (read once per version), or None if missing or unreadable."""
+    try:
+        return read_json_cached(path)
+    except (OSError, ValueError):
+        return None
+
+
+def recorded_states(plan, receipt, receipt_is_newer=True):
+    """Output -> the ``[size, mtime_ns]`` it had when last used or checked.
+
+    For each output of the plan: the state its consumer's receipt recorded (written after
+    the outputs were published), else the state the plan found for an output it counted
+    as done. A receipt older than the plan is not used for the outputs the plan batched
+    again: they are being remade. An output a batch is still to make has no record (if it
+    is missing, Snakemake runs its batch, which is the plan's anyway).
 
     Parameters
     ----------
-    plan : dict
-    manifest_dir : str
-        Folder of the batch manifests (``batch-<id>.json``).
+    plan, receipt : dict or None
+    receipt_is_newer : bool
+        Whether the receipt was written after the plan.
 
     Returns
     -------
     dict
     """
-    expected = {r["output"]: r["state"] for r in plan["files"] if r["status"] == "processed"}
-    for bid in plan["batches"]:
-        manifest = Path(manifest_dir) / f"batch-{bid}.json"
-        if manifest.exists():
-            for rec in json.loads(manifest.read_text())["outputs"]:
-                expected[rec["output"]] = rec["state"]
-    return expected
+    used = dict((receipt or {}).get("outputs", {}))
+    if not plan:
+        return used
+    todo = set(plan.get("todo", []))
+    record = {}
+    for row in plan["files"]:
+        out = row["output"]
+        if out in used and (receipt_is_newer or row.get("batch") not in todo):
+            record[out] = used[out]
+        elif row.get("state") is not None:
+            record[out] = row["state"]
+    return record
 
 
-def drift(plan_path, manifest_dir):
-    """Digest of the outputs whose state differs from what the plan and batches left.
+def _version(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
-    Used as a Snakemake ``params`` of the plan checkpoint: it is ``"consistent"`` as
-    long as nobody deleted or rewrote an output, so a rerun does nothing; otherwise it
-    changes and the plan is made again. Costs one ``stat`` per output.
+
+def changed_outputs(plan_path, receipt_path, memo=None):
+    """Outputs deleted or rewritten since their consumer used them (or their plan saw them).
+
+    One ``stat`` per recorded output.
 
     Parameters
     ----------
-    plan_path : str
-    manifest_dir : str
+    plan_path, receipt_path : str
+    memo : dict, optional
+        Results by version of the plan and the receipt: a caller that asks for every
+        output of a stage (the workflow, once per run) stats each output once.
+
+    Returns
+    -------
+    tuple of str
+        Sorted.
+    """
+    plan_key, receipt_key = _version(plan_path), _version(receipt_path)
+    if memo is not None and (plan_key, receipt_key) in memo:
+        return memo[(plan_key, receipt_key)]
+    plan = read_plan_or_none(plan_path) if plan_key else None
+    receipt = read_plan_or_none(receipt_path) if receipt_key else None
+    newer = bool(receipt_key and plan_key and receipt_key[3] >= plan_key[3])
+    record = recorded_states(plan, receipt, newer or not plan_key)
+    changed = tuple(sorted(out for out, state in record.items() if file_state(out) != state))
+    if memo is not None:
+        memo[(plan_key, receipt_key)] = changed
+    return changed
+
+
+def describe_changes(changed, shown=5):
+    """A readable, stable description of changed outputs (for Snakemake's rerun reasons)."""
+    names = ", ".join(Path(p).name for p in changed[:shown])
+    more = f" and {len(changed) - shown} more" if len(changed) > shown else ""
+    digest = hashlib.sha1("\n".join(changed).encode()).hexdigest()[:12]
+    return f"{len(changed)} output(s) deleted or rewritten since used: {names}{more} [{digest}]"
+
+
+def drift_token(plan_path, receipt_path, memo=None):
+    """The plan checkpoint's ``drift`` parameter: changes when outputs are damaged.
+
+    While every recorded output is as its consumer left it, this is the token the plan
+    on disk was made with (``"none"`` without a plan), so a finished production reruns
+    nothing, also right after a repair. When outputs were deleted or rewritten, it names
+    them (:func:`describe_changes`), Snakemake sees a changed parameter and remakes the
+    plan, which batches exactly the damaged files. The plan is declared ``update()``,
+    so it is still on disk while the checkpoint runs and the script gets the same value.
+
+    Parameters
+    ----------
+    plan_path, receipt_path : str
+    memo : dict, optional
+        As :func:`changed_outputs`.
 
     Returns
     -------
     str
     """
-    if not os.path.exists(plan_path):
-        return "consistent"
-    try:
-        plan = read_plan_cached(plan_path)
-    except (OSError, ValueError):
-        return "unreadable-plan"
-    changed = sorted(
-        out
-        for out, state in expected_states(plan, manifest_dir).items()
-        if file_state(out) != state
-    )
-    if not changed:
-        return "consistent"
-    return "changed-" + hashlib.sha1("\n".join(changed).encode()).hexdigest()[:12]
+    if os.path.exists(plan_path) and read_plan_or_none(plan_path) is None:
+        return "unreadable plan"  # remade
+    changed = changed_outputs(plan_path, receipt_path, memo)
+    if changed:
+        return describe_changes(list(changed))
+    plan = read_json_cached(plan_path)
+    return plan.get("drift", "none") if plan else "none"
+
+
+def batch_of(plan, output):
+    """The batch of a plan that makes (or made) a per-file output.
+
+    Parameters
+    ----------
+    plan : dict
+    output : str
+
+    Returns
+    -------
+    str or None
+    """
+    index = _batch_index(id(plan), plan)
+    return index.get(output)
+
+
+_INDEX = {}
+
+
+def _batch_index(key, plan):
+    cached = _INDEX.get(key)
+    if cached is None or cached[0] is not plan:
+        index = {r["output"]: r["batch"] for r in plan["files"]}
+        if len(_INDEX) > 256:
+            _INDEX.clear()
+        _INDEX[key] = cached = (plan, index)
+    return cached[1]

@@ -12,6 +12,7 @@ import sys
 
 from . import runoptions
 from .contracts import ContractError
+from .pipeline import STAGES
 
 __all__ = ["main", "build_parser"]
 
@@ -68,16 +69,16 @@ def _catalog(a):
 
 
 def _training_data(a):
-    from .stages import run_training_data
+    from .stages import batch_of_files, run_training_data
 
+    spec = _spec(a)
+    batch = batch_of_files(a.files, a.outdir, a.naming, spec)
     m = run_training_data(
-        a.files,
+        batch,
         a.outdir,
-        a.manifest,
-        naming=a.naming,
         energy_model=a.energy_model,
         skip_bad_files=a.skip_bad_files,
-        spec=_spec(a),
+        spec=spec,
     )
     for rec in m["outputs"]:
         print(rec["output"])
@@ -92,17 +93,17 @@ def _train(a):
 
 
 def _dl2(a):
-    from .stages import run_dl2
+    from .stages import batch_of_files, run_dl2
 
+    spec = _spec(a)
+    batch = batch_of_files(a.files, a.outdir, a.naming, spec)
     m = run_dl2(
-        a.files,
+        batch,
         a.energy_model,
         a.classifier,
         a.outdir,
-        a.manifest,
-        naming=a.naming,
         skip_bad_files=a.skip_bad_files,
-        spec=_spec(a),
+        spec=spec,
         chunk_size=a.chunk_size,
     )
     for rec in m["outputs"]:
@@ -156,7 +157,6 @@ def _format_arguments(s):
 
 def _batch_arguments(s):
     s.add_argument("-o", "--outdir", required=True, help="folder of the per-file outputs")
-    s.add_argument("--manifest", default=None, help="batch manifest (default: OUTDIR/batch.json)")
     s.add_argument("--naming", choices=["uuid", "name"], default="uuid")
     s.add_argument("--skip-bad-files", action="store_true")
 
@@ -244,7 +244,7 @@ def build_parser():
     _batch_arguments(s)
     s.set_defaults(func=_dl2)
 
-    s = sub.add_parser("merge", help="merge per-file DL2 outputs (or batch manifests)")
+    s = sub.add_parser("merge", help="merge per-file DL2 outputs")
     s.add_argument("inputs", nargs="+")
     s.add_argument("--dataset", default="")
     s.add_argument("-o", "--output", required=True)
@@ -261,7 +261,7 @@ def build_parser():
     s = sub.add_parser("status", help="completeness of each dataset and stage")
     s.add_argument("--configfile", default="config/config.yaml")
     s.add_argument("--unprocessed", help="write {dataset: [files]} JSON of --stage here")
-    s.add_argument("--stage", default="dl2", choices=["energy", "classification", "dl2"])
+    s.add_argument("--stage", default="dl2", choices=list(STAGES))
     s.set_defaults(func=_status)
     runoptions.add_subcommands(sub)
     return p
@@ -272,8 +272,6 @@ def main(argv=None):
     from .logs import setup_logging
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "outdir", None) and hasattr(args, "manifest") and not args.manifest:
-        args.manifest = f"{args.outdir}/batch.json"
     setup_logging(level=10 if args.verbose else 20)
     try:
         args.func(args)

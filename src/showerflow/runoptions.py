@@ -45,6 +45,7 @@ __all__ = [
     "find_profile",
     "load_mapping",
     "merge_layers",
+    "derived_layers",
     "normalize_profile",
     "parse_assignments",
     "probe_backend",
@@ -605,6 +606,41 @@ def build_command(profile_dir, extra=(), python=None):
 # --- CLI ------------------------------------------------------------------------------------
 
 
+def derived_layers(layers, snakefile):
+    """Layers derived from the workflow's rules for a profile (after the site layer).
+
+    For HTCondor without a shared filesystem: each pool rule's
+    ``htcondor_transfer_output_files`` (:mod:`showerflow.transfer`).
+
+    Parameters
+    ----------
+    layers : list of (str, dict)
+        The profile's layers so far (site, run options, ``--set``).
+    snakefile : str or Path
+        The Snakefile the profile will run.
+
+    Returns
+    -------
+    list of (str, dict)
+    """
+    from .transfer import needs_transfer_lists, rule_outputs, transfer_outputs
+
+    merged, _ = merge_layers(layers)
+    if not needs_transfer_lists(merged):
+        return []
+    rules, results = rule_outputs(snakefile)
+    return [("transfer lists from the rules", {"set-resources": transfer_outputs(rules, results)})]
+
+
+def _snakefile(args):
+    """The Snakefile a ``run``/``profile show`` uses: --snakefile after ``--``, or ./Snakefile."""
+    extra = list(getattr(args, "snakemake_args", []) or [])
+    for flag in ("--snakefile", "-s"):
+        if flag in extra and extra.index(flag) + 1 < len(extra):
+            return Path(extra[extra.index(flag) + 1])
+    return Path("Snakefile")
+
+
 def _layers(args):
     """The (name, mapping) layers of a ``profile show`` / ``run`` invocation."""
     site_file = find_profile(args.profile)
@@ -618,6 +654,10 @@ def _layers(args):
     if args.set:
         layers.append(("--set", parse_assignments(args.set)))
         sources.append(f"--set = {' '.join(args.set)}")
+    derived = derived_layers(layers, _snakefile(args))
+    if derived:
+        layers[1:1] = derived
+        sources.insert(1, f"{derived[0][0]} = {_snakefile(args)}")
     return sources, layers
 
 

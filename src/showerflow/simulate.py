@@ -41,8 +41,10 @@ from .contracts import (
 from .tables import atomic_path
 
 __all__ = [
-    "prune_runs",
     "KINDS",
+    "first_run",
+    "production_runs",
+    "simulate_one",
     "PARTICLE_DEFAULTS",
     "telescope_array",
     "simulate_run",
@@ -729,6 +731,61 @@ def write_dl1(path, run, file_uuid):
     return path
 
 
+def first_run(kind):
+    """The first run number of a kind: ``10000 * index + 1``, so kinds never share runs."""
+    return 10000 * KINDS.index(kind) + 1
+
+
+def production_runs(kind, n_runs, first=None):
+    """The run numbers of a production of ``n_runs`` runs of one kind.
+
+    Parameters
+    ----------
+    kind : str
+    n_runs : int
+    first : int, optional
+        Default: :func:`first_run`.
+
+    Returns
+    -------
+    list of int
+    """
+    first = first_run(kind) if first is None else int(first)
+    return list(range(first, first + int(n_runs)))
+
+
+def simulate_one(path, kind, obs_id, n_showers, seed, zenith=20.0, azimuth=0.0):
+    """Simulate one run and write it to ``path`` (the workflow's job of one run).
+
+    Parameters
+    ----------
+    path : str or Path
+    kind : str
+    obs_id, n_showers, seed : int
+    zenith, azimuth : float
+        Pointing [deg].
+
+    Returns
+    -------
+    Path
+    """
+    t0 = time.perf_counter()
+    run = simulate_run(kind, obs_id, n_showers, seed, zenith=zenith, azimuth=azimuth)
+    write_dl1(path, run, run_uuid(kind, obs_id, seed))
+    dt = time.perf_counter() - t0
+    log.info(
+        "%s run %d: %d showers thrown, %d events, %d images stored in %.2f s (%.0f showers/s)",
+        kind,
+        obs_id,
+        n_showers,
+        len(run["events"]["event_id"]),
+        len(run["images"]["event_id"]),
+        dt,
+        n_showers / dt if dt > 0 else float("inf"),
+    )
+    return Path(path)
+
+
 def simulate_production(
     outdir,
     kind,
@@ -763,7 +820,7 @@ def simulate_production(
         The files written, named ``{kind}_run{obs_id:05d}.root``.
     """
     if first_obs_id is None:
-        first_obs_id = 10000 * KINDS.index(kind) + 1
+        first_obs_id = first_run(kind)
     outdir = Path(outdir)
     paths = []
     t_start, n_thrown, n_events = time.perf_counter(), 0, 0
@@ -795,30 +852,3 @@ def simulate_production(
         )
         paths.append(path)
     return paths
-
-
-def prune_runs(outdir, kind, keep):
-    """Delete ``{kind}_run*.root`` files in ``outdir`` that are not in ``keep``.
-
-    The workflow's simulation folder belongs to the workflow: when a smaller production
-    is asked for, runs left from a larger one must not be analysed.
-
-    Parameters
-    ----------
-    outdir : str or Path
-    kind : str
-    keep : iterable of str or Path
-
-    Returns
-    -------
-    list of Path
-        The files removed.
-    """
-    keep = {Path(p).resolve() for p in keep}
-    removed = []
-    for path in sorted(Path(outdir).glob(f"{kind}_run*.root")):
-        if path.resolve() not in keep:
-            path.unlink()
-            removed.append(path)
-            log.info("removed %s: not part of the requested production", path)
-    return removed

@@ -22,8 +22,10 @@ import pyarrow.parquet as pq
 from . import bookkeeping as bk
 from . import catalog as cat
 from . import models
+from . import pipeline as pl
 from .contracts import DL2_COLUMNS, ContractError
 from .formats import format_of
+from .pipeline import STAGES
 from .provenance import record
 from .tables import atomic_path, read_metadata, read_table, write_chunks, write_table
 
@@ -32,10 +34,17 @@ __all__ = [
     "run_catalog",
     "read_summary",
     "model_digests",
-    "collect_failures",
+    "read_settings",
+    "spec_of_settings",
+    "stage_inputs",
     "run_plan",
+    "batch_of_files",
+    "tombstone",
     "process_batch",
-    "resolve_outputs",
+    "output_dataset",
+    "read_receipts",
+    "write_receipts",
+    "split_tombstones",
     "acceptance_check",
     "select_role",
     "training_table",
@@ -67,7 +76,9 @@ def write_json(obj, path):
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
 
 
-def run_catalog(dataset, spec, out_catalog, out_summary, skip_bad_files=False, max_files=None):
+def run_catalog(
+    dataset, spec, out_catalog, out_summary, skip_bad_files=False, max_files=None, paths=None
+):
     """Build one dataset's catalog, check its bookkeeping and assign roles.
 
     Parameters
@@ -89,13 +100,18 @@ def run_catalog(dataset, spec, out_catalog, out_summary, skip_bad_files=False, m
         Record bad files and leave them out instead of stopping.
     max_files : int, optional
         Test mode: keep at most this many files per role (the first by path).
+    paths : list of str, optional
+        The files (the workflow passes its catalog job's inputs); default: those of the
+        dataset's ``folders`` matching its ``pattern``.
 
     Returns
     -------
     pandas.DataFrame
     """
     t0 = time.perf_counter()
-    paths = cat.scan_folders(spec["folders"], spec["pattern"])
+    if paths is None:
+        paths = cat.scan_folders(spec["folders"], spec["pattern"])
+    paths = sorted(map(str, paths))
     table, bad = cat.build_catalog(paths, skip_bad_files=skip_bad_files, spec=spec)
     table = cat.select(table, spec.get("query"))
     if table.empty:
@@ -160,23 +176,95 @@ def model_digests(model_paths):
     return {"models": {name: bk.sha256(p) for name, p in sorted(model_paths.items())}}
 
 
-def collect_failures(folder):
-    """Input -> reason of its last failure, from the batch manifests in ``folder``."""
-    failures = {}
-    manifests = sorted(Path(folder).glob("batch-*.json"), key=lambda p: p.stat().st_mtime_ns)
-    for manifest in manifests:
-        data = json.loads(manifest.read_text())
-        for rec in data.get("failed", []):
-            failures[rec["file"]] = rec["reason"]
-        for rec in data.get("outputs", []):
-            failures.pop(rec["file"], None)
-    return failures
+def read_settings(spec, naming, max_events):
+    """What changes a stage's outputs besides the input and the models.
+
+    The output naming, the test-mode event limit and the dataset's reading keys
+    (``format``, ``format_options``, ``role_split``, and the role fractions when events
+    are split into roles). Every output records them; an output made with others is
+    stale. Batch jobs read their files with these keys (:func:`spec_of_settings`), so a
+    change of a dataset's other keys (its query, its folders) never reruns them.
+
+    Parameters
+    ----------
+    spec : dict or None
+        The dataset.
+    naming : {"uuid", "name"}
+    max_events : int or None
+
+    Returns
+    -------
+    dict
+    """
+    spec = spec or {}
+    read = {
+        "format": spec.get("format", "root"),
+        "format_options": dict(spec.get("format_options") or {}),
+        "role_split": spec.get("role_split", "file"),
+    }
+    if read["role_split"] == "event":
+        read["roles"] = dict(spec["roles"])
+    return {"naming": naming, "max_events": max_events, "read": read}
+
+
+def spec_of_settings(settings):
+    """The dataset keys a batch job reads its files with (see :func:`read_settings`)."""
+    return dict(settings["read"])
+
+
+def stage_inputs(table, stage, results, dataset, naming, max_events=None):
+    """The inputs of a stage from a dataset's catalog: one record per file of its role.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The dataset's catalog.
+    stage : str
+    results : str
+        The results folder.
+    dataset : str
+    naming : {"uuid", "name"}
+    max_events : int, optional
+        Test mode: events read per file.
+
+    Returns
+    -------
+    list of dict
+        ``file``, ``output``, ``n_events``, ``size``, ``checksum``, sorted by file.
+    """
+    rows = table[table["role"] == STAGES[stage].role]
+    out = []
+    for rec in rows.to_dict("records"):
+        n = int(rec["n_events"])
+        if max_events is not None:
+            n = min(n, int(max_events))
+        oid = bk.output_id(rec["uuid"], rec["name"], naming)
+        out.append(
+            {
+                "file": rec["path"],
+                "output": pl.output_path(results, stage, dataset, oid),
+                "n_events": n,
+                "size": int(rec.get("size") or 0),
+                "checksum": rec.get("checksum"),
+            }
+        )
+    return sorted(out, key=lambda r: r["file"])
 
 
 def run_plan(
-    dataset, stage, catalog, folder, naming, files_per_job, output, models=None, max_events=None
+    dataset,
+    stage,
+    catalog,
+    results,
+    output,
+    naming="uuid",
+    files_per_job=4,
+    models=None,
+    max_events=None,
+    spec=None,
+    drift="none",
 ):
-    """Classify a dataset's inputs for a stage and batch the unprocessed ones.
+    """Classify a dataset's inputs for a stage and batch the ones not processed.
 
     Parameters
     ----------
@@ -184,16 +272,21 @@ def run_plan(
     stage : {"energy", "classification", "dl2"}
     catalog : str
         The dataset's catalog (Parquet).
-    folder : str
-        Folder of the stage's per-file outputs.
+    results : str
+        The results folder (outputs are named by :mod:`showerflow.pipeline`).
+    output : str
+        Plan JSON (see :func:`showerflow.bookkeeping.make_plan`). A plan already there is
+        the previous one: its batches' history and generation carry over.
     naming : {"uuid", "name"}
     files_per_job : int
-    output : str
-        Plan JSON (see :func:`showerflow.bookkeeping.make_plan`).
     models : dict, optional
         Model name -> path the outputs must have been made with.
     max_events : int, optional
         Test mode: events per file.
+    spec : dict, optional
+        The dataset (its reading keys are part of the outputs' settings).
+    drift : str
+        The checkpoint's ``drift`` parameter (:func:`showerflow.bookkeeping.drift_token`).
 
     Returns
     -------
@@ -201,25 +294,39 @@ def run_plan(
         The plan.
     """
     table, _ = read_table(catalog)
-    inputs = table[table["role"] == bk.STAGES[stage]["role"]]
-    requires = model_digests(models)
-    rows = bk.classify(
-        inputs, folder, naming, stage, requires, collect_failures(folder), max_events
-    )
-    plan = bk.make_plan(dataset, stage, rows, files_per_job, requires)
+    inputs = stage_inputs(table, stage, results, dataset, naming, max_events)
+    requires = {**model_digests(models), "settings": read_settings(spec, naming, max_events)}
+    requires.setdefault("models", {})
+    columns = list(STAGES[stage].columns)
+
+    def expected_of(rec):
+        return columns, {
+            "n_events": rec["n_events"],
+            "input_checksum": rec["checksum"],
+            "models": requires["models"],
+            "settings": requires["settings"],
+        }
+
+    rows = bk.classify(inputs, expected_of)
+    old = bk.read_plan(output) if Path(output).exists() else None
+    plan = bk.make_plan(dataset, stage, rows, files_per_job, requires, old, drift)
     write_json(plan, output)
     c = plan["counts"]
     log.info(
-        "plan %s/%s: %d processed, %d unprocessed, %d corrupt, %d failed -> %d batches",
+        "plan %s/%s (generation %d): %d processed, %d unprocessed, %d corrupt, %d failed "
+        "-> %d new batches",
         stage,
         dataset,
+        plan["generation"],
         c["processed"],
         c["unprocessed"],
         c["corrupt"],
         c["failed"],
-        len(plan["batches"]),
+        len(plan["todo"]),
     )
-    for r in rows:
+    if drift.startswith(tuple("0123456789")):
+        log.info("remade because %s", drift)
+    for r in plan["files"]:
         if r["status"] in ("corrupt", "failed"):
             log.warning("%s %s: %s", r["status"], r["file"], r["reason"])
     return plan
@@ -328,6 +435,194 @@ def training_table(path, energy_model=None, entry_stop=None, spec=None, role=Non
     return images
 
 
+def batch_of_files(files, folder, naming="uuid", spec=None, max_events=None):
+    """A batch record for given files, their outputs in ``folder`` (``showerflow`` by hand).
+
+    The workflow's batches come from the plans; by hand, each file is inspected for its
+    UUID and checksum, as the catalog would.
+
+    Parameters
+    ----------
+    files : list of str
+    folder : str
+        Where the per-file outputs go (the batch's staging folder is that folder).
+    naming : {"uuid", "name"}
+    spec : dict, optional
+        The dataset (format, options, role split).
+    max_events : int, optional
+
+    Returns
+    -------
+    dict
+    """
+    outputs, checksums = {}, {}
+    for path in files:
+        entry = cat.catalog_entry(path, spec)
+        uuid = entry["uuid"]
+        _check_naming(path, uuid, naming)
+        outputs[path] = str(Path(folder) / f"{bk.output_id(uuid, entry['name'], naming)}.parquet")
+        checksums[path] = entry["checksum"]
+    requires = {"models": {}, "settings": read_settings(spec, naming, max_events)}
+    record = {
+        "files": list(files),
+        "outputs": outputs,
+        "checksums": checksums,
+        "requires": requires,
+    }
+    return dict(record, id=bk.batch_id(0, list(files), requires))
+
+
+def tombstone(columns):
+    """The empty table a tombstone holds: the stage's required columns, no rows."""
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+
+
+def process_batch(batch, staging, make, skip_bad_files=False, meta=None, columns=()):
+    """Run ``make`` on each input of a batch; write one output per input into ``staging``.
+
+    Each output is written under the file name of its final path (the plan's
+    ``outputs``), in the batch's staging folder; the workflow publishes it under its
+    final name afterwards. Its metadata records what the plan checks (``n_events_in``,
+    ``input_checksum``, ``models``, ``settings``) and the batch that made it.
+
+    Parameters
+    ----------
+    batch : dict
+        The plan's record of the batch: ``id``, ``files``, ``outputs`` (file -> final
+        output path), ``checksums`` (file -> Adler-32), ``requires`` (``settings``).
+    staging : str
+        The batch's staging folder (created).
+    make : callable
+        ``make(path) -> (table, dict)``: the table and its metadata, which must hold
+        ``n_events_in`` and ``uuid``. The table is a DataFrame, or an iterable of
+        DataFrames written one by one (:func:`showerflow.tables.write_chunks`); then the
+        metadata may also hold the ``n_rows`` it will produce (checked when given).
+    skip_bad_files : bool
+        Write a tombstone for an input that breaks the data contract (a Parquet file with
+        no rows, ``status: failed`` and the reason in its metadata) and go on, instead of
+        stopping.
+    meta : dict, optional
+        Metadata added to every output (the digests of the models applied).
+    columns : sequence of str
+        Columns of a tombstone (the stage's required columns).
+
+    Returns
+    -------
+    dict
+        The batch summary also written to ``staging/batch.json``: ``outputs`` (one entry
+        per input: ``file``, ``output``, ``status``, ``reason``, ``n_events_in``,
+        ``n_rows``).
+    """
+    Path(staging).mkdir(parents=True, exist_ok=True)
+    record = {k: batch[k] for k in ("files", "outputs", "checksums", "requires") if k in batch}
+    common = {
+        "batch": batch["id"],
+        "batch_record": record,
+        "settings": batch["requires"]["settings"],
+        **(meta or {"models": {}}),
+    }
+    results = []
+    t0, n_total = time.perf_counter(), 0
+    for i, path in enumerate(batch["files"]):
+        final = batch["outputs"][path]
+        staged = str(Path(staging) / Path(final).name)
+        base = {**common, "input": str(path), "input_checksum": batch["checksums"].get(path)}
+        try:
+            df, info = make(path)
+            _check_identity(path, info.get("uuid"), final, batch["requires"]["settings"])
+            if isinstance(df, pd.DataFrame):
+                n_rows = len(df)
+                write_table(df, staged, metadata={**base, **info, "n_rows": n_rows})
+            else:
+                n_rows = info.get("n_rows")  # unknown ahead when events are selected
+                written = write_chunks(df, staged, metadata={**base, **info})
+                if n_rows is not None and written != n_rows:  # pragma: no cover - a bug
+                    raise RuntimeError(f"{staged}: wrote {written} rows, announced {n_rows}")
+                n_rows = written
+        except ContractError as err:
+            if not skip_bad_files:
+                raise
+            log.warning("skipping bad input %s: %s", path, err.problem)
+            tomb = {**base, "status": bk.FAILED, "reason": err.problem, "n_events_in": 0}
+            write_table(tombstone(columns), staged, metadata=tomb)
+            results.append(
+                {"file": str(path), "output": final, "status": bk.FAILED, "reason": err.problem}
+            )
+            continue
+        results.append(
+            {
+                "file": str(path),
+                "output": final,
+                "status": "ok",
+                "n_events_in": int(info["n_events_in"]),
+                "n_rows": int(n_rows),
+            }
+        )
+        n_total += info["n_events_in"]
+        dt = time.perf_counter() - t0
+        log.info(
+            "%d/%d files, %d events, %.0f events/s",
+            i + 1,
+            len(batch["files"]),
+            n_total,
+            n_total / max(dt, 1e-9),
+        )
+    summary = {"batch": batch["id"], "outputs": results}
+    write_json(summary, Path(staging) / "batch.json")
+    return summary
+
+
+def _check_identity(path, uuid, final, settings):
+    """The file is still the one the catalog named (its UUID names the output)."""
+    if settings.get("naming") == "uuid" and uuid is not None and Path(final).stem != str(uuid):
+        raise ContractError(
+            path,
+            f"its UUID is {uuid} but the catalog recorded {Path(final).stem}: the file was "
+            "replaced since the catalog was made; rerun the catalog",
+        )
+
+
+def run_training_data(
+    batch, staging, energy_model=None, skip_bad_files=False, spec=None, role=None
+):
+    """Write the image-level training table of each DL1 file of a batch.
+
+    Parameters
+    ----------
+    batch : dict
+        The plan's record of the batch (see :func:`process_batch`); its
+        ``requires["settings"]`` give the output naming and the test-mode event limit.
+    staging : str
+        The batch's staging folder (the Snakemake output).
+    energy_model : str, optional
+        Path of the energy model to apply (classification training data).
+    skip_bad_files : bool
+    spec : dict, optional
+        The dataset (format, options, role split); default ROOT, roles by file.
+    role : str, optional
+        The stage's role; default ``classification`` with an energy model, else ``energy``.
+
+    Returns
+    -------
+    dict
+        The batch summary.
+    """
+    model = models.load_model(energy_model) if energy_model else None
+    if role is None:
+        role = "classification" if energy_model else "energy"
+    stage = "classification" if role == "classification" else "energy"
+    settings = batch["requires"]["settings"]
+    meta = model_digests({"energy": energy_model} if energy_model else None)
+
+    def make(path):
+        df = training_table(path, model, settings["max_events"], spec=spec, role=role)
+        _check_naming(path, df.attrs["uuid"], settings["naming"])
+        return df, {"uuid": df.attrs["uuid"], "n_events_in": int(df.attrs["n_events_in"])}
+
+    columns = STAGES[stage].columns
+    return process_batch(batch, staging, make, skip_bad_files, meta, columns)
+
+
 def _check_naming(path, uuid, naming):
     if uuid is None and naming == "uuid":
         raise ContractError(
@@ -335,138 +630,55 @@ def _check_naming(path, uuid, naming):
         )
 
 
-def process_batch(files, folder, naming, manifest, make, skip_bad_files=False, meta=None):
-    """Run ``make`` on each input file; write one output per file and the batch manifest.
+def output_dataset(path):
+    """The dataset of a per-file output (``<folder>/<dataset>/<id>.parquet``)."""
+    return Path(path).parent.name
+
+
+def read_receipts(paths):
+    """``{dataset: {output: [size, mtime_ns]}}`` of per-file outputs about to be used."""
+    out = {}
+    for p in paths:
+        out.setdefault(output_dataset(p), {})[str(p)] = bk.file_state(p)
+    return out
+
+
+def write_receipts(states, receipts):
+    """Write one receipt per dataset: the outputs a consumer used, with their states.
 
     Parameters
     ----------
-    files : list of str
-        DL1 inputs.
-    folder : str
-        Where the per-file outputs go (named by :func:`bookkeeping.output_path`).
-    naming : {"uuid", "name"}
-    manifest : str
-        Batch manifest JSON: ``{"outputs": [{"file", "output", "state", "n_rows"}],
-        "failed": [{"file", "reason"}]}``; written last, atomically.
-    make : callable
-        ``make(path) -> (table, dict)``: the table and its metadata, which must hold
-        ``n_events_in`` and ``uuid``. The table is a DataFrame, or an iterable of
-        DataFrames written one by one (:func:`showerflow.tables.write_chunks`); then the
-        metadata may also hold the ``n_rows`` it will produce (checked when given).
-    skip_bad_files : bool
-        Record a failing input and go on with the others, instead of stopping.
-    meta : dict, optional
-        Metadata added to every output (model digests).
+    states : dict
+        From :func:`read_receipts`.
+    receipts : dict
+        Dataset -> receipt path (every dataset gets one, possibly empty).
+    """
+    for dataset, path in receipts.items():
+        write_json({"outputs": states.get(dataset, {})}, path)
+
+
+def split_tombstones(paths):
+    """Separate usable per-file outputs from tombstones.
 
     Returns
     -------
-    dict
-        The manifest.
+    (list of str, list of dict)
+        The usable outputs, and ``{"file", "output", "reason"}`` of each tombstone.
     """
-    outputs, failed = [], []
-    t0, n_total = time.perf_counter(), 0
-    for i, path in enumerate(files):
-        try:
-            df, info = make(path)
-            out = bk.output_path(folder, info["uuid"], Path(path).name, naming)
-            if isinstance(df, pd.DataFrame):
-                n_rows = len(df)
-                metadata = {**info, **(meta or {}), "n_rows": n_rows, "input": str(path)}
-                write_table(df, out, metadata=metadata)
-            else:
-                n_rows = info.get("n_rows")  # unknown ahead when events are selected
-                metadata = {**info, **(meta or {}), "input": str(path)}
-                written = write_chunks(df, out, metadata=metadata)
-                if n_rows is not None and written != n_rows:  # pragma: no cover - a bug
-                    raise RuntimeError(f"{out}: wrote {written} rows, announced {n_rows}")
-                n_rows = written
-        except ContractError as err:
-            if not skip_bad_files:
-                raise
-            log.warning("skipping bad input %s: %s", path, err.problem)
-            failed.append({"file": str(path), "reason": err.problem})
-            continue
-        outputs.append(
-            {"file": str(path), "output": out, "state": bk.file_state(out), "n_rows": n_rows}
-        )
-        n_total += info["n_events_in"]
-        dt = time.perf_counter() - t0
-        log.info(
-            "%d/%d files, %d events, %.0f events/s",
-            i + 1,
-            len(files),
-            n_total,
-            n_total / max(dt, 1e-9),
-        )
-    result = {"outputs": outputs, "failed": failed}
-    write_json(result, manifest)
-    return result
-
-
-def run_training_data(
-    files,
-    folder,
-    manifest,
-    naming="uuid",
-    energy_model=None,
-    max_events=None,
-    skip_bad_files=False,
-    spec=None,
-    role=None,
-):
-    """Write the image-level training table of each DL1 file of a batch.
-
-    Parameters
-    ----------
-    files : list of str
-    folder : str
-        Folder of the per-file outputs.
-    manifest : str
-        The batch manifest (the Snakemake output).
-    naming : {"uuid", "name"}
-    energy_model : str, optional
-        Path of the energy model to apply (classification training data).
-    max_events : int, optional
-        Test mode: events read per file.
-    skip_bad_files : bool
-    spec : dict, optional
-        The dataset (format, options, role split); default ROOT, roles by file.
-    role : str, optional
-        The stage's role; default ``classification`` with an energy model, else ``energy``.
-    """
-    model = models.load_model(energy_model) if energy_model else None
-    if role is None:
-        role = "classification" if energy_model else "energy"
-    meta = model_digests({"energy": energy_model} if energy_model else None)
-
-    def make(path):
-        df = training_table(path, model, max_events, spec=spec, role=role)
-        _check_naming(path, df.attrs["uuid"], naming)
-        return df, {"uuid": df.attrs["uuid"], "n_events_in": int(df.attrs["n_events_in"])}
-
-    return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
-
-
-def resolve_outputs(paths):
-    """Per-file outputs named by a stage's inputs: Parquet files, batch manifests or plans.
-
-    A batch manifest names the outputs its batch wrote; a plan (it has ``files``) names
-    the outputs it found processed. Training jobs get the plans and the manifests of the
-    batches still to run rather than every per-file output: a job with one input per
-    file, whose model every DL2 batch job needs, makes Snakemake's DAG build quadratic
-    in the number of files (bench/dag.py).
-    """
-    out = []
-    for p in map(str, paths):
-        if p.endswith(".json"):
-            data = json.loads(Path(p).read_text())
-            if "files" in data:
-                out.extend(r["output"] for r in data["files"] if r["status"] == "processed")
-            else:
-                out.extend(rec["output"] for rec in data["outputs"])
+    good, failed = [], []
+    for p in paths:
+        meta = read_metadata(p)
+        if meta.get("status") == bk.FAILED:
+            failed.append(
+                {
+                    "file": meta.get("input", str(p)),
+                    "output": str(p),
+                    "reason": meta.get("reason", ""),
+                }
+            )
         else:
-            out.append(p)
-    return out
+            good.append(str(p))
+    return good, failed
 
 
 def _training_batches(paths, columns, batch_size):
@@ -566,13 +778,14 @@ def _cut_columns(cfg):
     return names - {"and", "or", "not", "in", "True", "False", "abs", "log10"}
 
 
-def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
+def run_train(inputs, model_config, output, metrics_output, n_jobs=1, receipts=None):
     """Train a model on training tables, evaluate it on the test showers, save both.
 
     Parameters
     ----------
     inputs : list of str
-        Training tables (Parquet).
+        Training tables (Parquet), per-file outputs of a training stage; tombstones
+        (inputs the stage failed on) are left out and listed in the metrics.
     model_config : str
         Model YAML.
     output : str
@@ -581,6 +794,9 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
         Metrics JSON.
     n_jobs : int
         Threads of the estimator's ``fit`` (the rule's ``threads``).
+    receipts : dict, optional
+        Dataset -> receipt path: the tables used, with their size and mtime
+        (:func:`write_receipts`).
 
     Returns
     -------
@@ -588,7 +804,11 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
         The metrics.
     """
     cfg = models.load_model_config(model_config)
-    inputs = resolve_outputs(inputs)
+    inputs = sorted(map(str, inputs))  # a canonical order: results do not depend on listing
+    states = read_receipts(inputs)
+    inputs, failed = split_tombstones(inputs)
+    for f in failed:
+        log.warning("left out %s: the stage failed on %s: %s", f["output"], f["file"], f["reason"])
     if not inputs:
         raise ValueError(f"no training table for the {cfg['kind']} model")
     needed = set(models.feature_columns(cfg["features"]))
@@ -638,10 +858,13 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1):
     metrics["feature_importances"] = models.feature_importances(model)
     metrics["per_tel_type"] = model["counts"]
     metrics["training_inputs"] = [str(p) for p in inputs]
+    metrics["left_out"] = failed
     model["metrics"] = metrics
     model["provenance"] = record(config=cfg, inputs=inputs)
     models.save_model(model, output)
     write_json(metrics, metrics_output)
+    if receipts:
+        write_receipts(states, receipts)
     return metrics
 
 
@@ -755,13 +978,10 @@ def dl2_table(
 
 
 def run_dl2(
-    files,
+    batch,
     energy_model,
     classifier,
-    folder,
-    manifest,
-    naming="uuid",
-    max_events=None,
+    staging,
     skip_bad_files=False,
     spec=None,
     chunk_size=DEFAULT_CHUNK_SIZE,
@@ -774,16 +994,12 @@ def run_dl2(
 
     Parameters
     ----------
-    files : list of str
+    batch : dict
+        The plan's record of the batch (see :func:`process_batch`).
     energy_model, classifier : str
         Model paths.
-    folder : str
-        Folder of the per-file DL2 outputs.
-    manifest : str
-        The batch manifest (the Snakemake output).
-    naming : {"uuid", "name"}
-    max_events : int, optional
-        Test mode: events read per file.
+    staging : str
+        The batch's staging folder (the Snakemake output).
     skip_bad_files : bool
     spec : dict, optional
         The dataset (format, options, role split); default ROOT, roles by file.
@@ -793,34 +1009,35 @@ def run_dl2(
     Returns
     -------
     dict
-        The manifest.
+        The batch summary.
     """
     e_model, c_model = models.load_model(energy_model), models.load_model(classifier)
     meta = model_digests({"energy": energy_model, "classifier": classifier})
+    settings = batch["requires"]["settings"]
 
     def make(path):
-        info, rows = dl2_chunks(path, e_model, c_model, chunk_size, max_events, spec)
-        _check_naming(path, info["uuid"], naming)
+        info, rows = dl2_chunks(path, e_model, c_model, chunk_size, settings["max_events"], spec)
+        _check_naming(path, info["uuid"], settings["naming"])
         info["simulation"] = [info["simulation"]]
         if (spec or {}).get("role_split", "file") != "event":
             info["n_rows"] = info["n_events_in"]  # one DL2 row per event read
         return rows, info
 
-    return process_batch(files, folder, naming, manifest, make, skip_bad_files, meta)
+    return process_batch(batch, staging, make, skip_bad_files, meta, STAGES["dl2"].columns)
 
 
-def acceptance_check(dataset, stage, plan, summary, outputs, acceptance):
+def acceptance_check(dataset, inputs, failed, summary, acceptance):
     """Stop a merge whose dataset is processed below the ``acceptance`` fraction.
 
     Parameters
     ----------
-    dataset, stage : str
-    plan : dict
-        The stage's plan (its inputs).
+    dataset : str
+    inputs : int
+        Per-file outputs of the dataset's stage (tombstones included).
+    failed : list of dict
+        Tombstones: ``{"file", "reason"}`` of each input the stage failed on.
     summary : dict
         The dataset's catalog summary (its bad files).
-    outputs : list of dict
-        Batch manifests' ``outputs`` and ``failed`` merged: ``{"file", ...}``.
     acceptance : float
 
     Returns
@@ -828,24 +1045,12 @@ def acceptance_check(dataset, stage, plan, summary, outputs, acceptance):
     list of dict
         The files left out, ``{"file", "stage", "reason"}``.
     """
-    done = {o["file"] for o in outputs if "output" in o}
-    left = [
-        {
-            "file": r["file"],
-            "stage": stage,
-            "reason": next(
-                (o["reason"] for o in outputs if o["file"] == r["file"] and "reason" in o),
-                r["reason"] or "not processed",
-            ),
-        }
-        for r in plan["files"]
-        if r["file"] not in done
-    ]
+    left = [{"file": f["file"], "stage": "dl2", "reason": f["reason"]} for f in failed]
     left += [
         {"file": b["file"], "stage": "catalog", "reason": b["reason"]}
         for b in summary.get("bad_files", [])
     ]
-    total = len(plan["files"]) + len(summary.get("bad_files", []))
+    total = inputs + len(summary.get("bad_files", []))
     fraction = (total - len(left)) / total if total else 0.0
     if fraction < acceptance:
         listing = "\n".join(f"  {x['file']} ({x['stage']}): {x['reason']}" for x in left)
@@ -857,47 +1062,39 @@ def acceptance_check(dataset, stage, plan, summary, outputs, acceptance):
     return left
 
 
-def run_merge(inputs, output, dataset="", plan=None, summary=None, acceptance=1.0, provenance=None):
+def run_merge(
+    inputs, output, dataset="", summary=None, acceptance=1.0, provenance=None, receipt=None
+):
     """Merge per-file DL2 outputs into one file, streaming them one by one.
 
     The simulation records of all inputs are concatenated into the output's metadata;
-    a run (obs_id) present in two inputs is an error (it would be counted twice). With
-    a ``plan``, the merge first checks the processed fraction against ``acceptance``.
+    a run (obs_id) present in two inputs is an error (it would be counted twice).
+    Tombstones (inputs the DL2 stage failed on, with ``skip_bad_files``) are left out;
+    with them and the catalog's bad files counted, at least ``acceptance`` of the
+    dataset's files must be processed.
 
     Parameters
     ----------
     inputs : list of str
-        Per-file DL2 outputs and/or batch manifests.
+        The dataset's per-file DL2 outputs.
     output : str
     dataset : str
-    plan : str, optional
-        The dataset's DL2 plan (JSON).
     summary : str, optional
         The dataset's catalog summary (JSON).
     acceptance : float
     provenance : dict, optional
         Stored under ``provenance`` in the output's metadata.
+    receipt : str, optional
+        Where to write the outputs merged, with their size and mtime.
     """
-    left = []
-    if plan is not None:
-        records_out = []
-        for p in map(str, inputs):
-            if p.endswith(".json"):
-                m = json.loads(Path(p).read_text())
-                records_out += m["outputs"] + m["failed"]
-            else:
-                records_out.append({"file": read_metadata(p).get("input", p), "output": p})
-        left = acceptance_check(
-            dataset,
-            "dl2",
-            bk.read_plan(plan),
-            read_summary(summary) if summary else {},
-            records_out,
-            acceptance,
-        )
-    inputs = sorted(resolve_outputs(inputs))
+    inputs = sorted(map(str, inputs))
+    states = {p: bk.file_state(p) for p in inputs}
+    good, failed = split_tombstones(inputs)
+    left = acceptance_check(
+        dataset, len(inputs), failed, read_summary(summary) if summary else {}, acceptance
+    )
     records, seen, sources = [], {}, []
-    for path in inputs:
+    for path in good:
         meta = read_metadata(path)
         for rec in meta.get("simulation", []):
             if rec["obs_id"] in seen:
@@ -919,7 +1116,7 @@ def run_merge(inputs, output, dataset="", plan=None, summary=None, acceptance=1.
     n = 0
     with atomic_path(output) as tmp:
         writer = None
-        for path in inputs:
+        for path in good:
             pf = pq.ParquetFile(path)
             for batch in pf.iter_batches():
                 table = pa.Table.from_batches([batch])
@@ -933,7 +1130,9 @@ def run_merge(inputs, output, dataset="", plan=None, summary=None, acceptance=1.
         if writer is None:
             raise ContractError(output, "nothing to merge: no input file")
         writer.close()
+    if receipt:
+        write_json({"outputs": states}, receipt)
     log.info(
-        "merged %d events of %d runs from %d files into %s", n, len(records), len(inputs), output
+        "merged %d events of %d runs from %d files into %s", n, len(records), len(good), output
     )
     return Path(output)

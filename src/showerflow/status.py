@@ -1,26 +1,19 @@
-"""``showerflow status``: how complete each dataset is, stage by stage."""
+"""``showerflow status``: how complete each dataset is, stage by stage.
+
+It reads the catalogs, the per-file outputs' footers, the models and the receipts, as the
+plans would, and writes nothing.
+"""
 
 from __future__ import annotations
 
 import os
 
 from . import bookkeeping as bk
-from .stages import collect_failures, model_digests, read_summary
+from . import pipeline as pl
+from .stages import model_digests, read_settings, read_summary, stage_inputs
 from .tables import read_table
 
-__all__ = ["STAGE_MODELS", "STAGE_FOLDERS", "stage_status", "production_status", "format_status"]
-
-#: Models each stage's outputs are made with (relative to the results folder).
-STAGE_MODELS = {
-    "energy": {},
-    "classification": {"energy": "models/energy.joblib"},
-    "dl2": {"energy": "models/energy.joblib", "classifier": "models/classifier.joblib"},
-}
-STAGE_FOLDERS = {
-    "energy": "training/energy",
-    "classification": "training/classification",
-    "dl2": "dl2",
-}
+__all__ = ["stage_status", "production_status", "format_status"]
 
 
 def stage_status(config, dataset, stage):
@@ -36,29 +29,44 @@ def stage_status(config, dataset, stage):
     Returns
     -------
     list of dict or None
-        :func:`showerflow.bookkeeping.classify` rows; None if the catalog is not built.
+        :func:`showerflow.bookkeeping.classify` rows (an output changed since its consumer
+        used it says so in its reason); None if the catalog is not built.
     """
     results = config["results"]
     catalog = os.path.join(results, "catalog", f"{dataset}.parquet")
     if not os.path.exists(catalog):
         return None
     table, _ = read_table(catalog)
-    inputs = table[table["role"] == bk.STAGES[stage]["role"]]
-    models = {k: os.path.join(results, v) for k, v in STAGE_MODELS[stage].items()}
+    max_events = config["test_mode"]["max_events_per_file"]
+    naming = config["output_naming"]
+    inputs = stage_inputs(table, stage, results, dataset, naming, max_events)
+    models = pl.model_paths(results, stage)
     if all(os.path.exists(p) for p in models.values()):
-        requires = model_digests(models)
+        digests = model_digests(models).get("models", {})
     else:  # models not trained yet: nothing of this stage can be up to date
-        requires = {"models": {k: "not trained" for k in models}}
-    folder = os.path.join(results, STAGE_FOLDERS[stage], dataset)
-    return bk.classify(
-        inputs,
-        folder,
-        config["output_naming"],
-        stage,
-        requires,
-        collect_failures(folder),
-        config["test_mode"]["max_events_per_file"],
+        digests = {k: "not trained" for k in models}
+    settings = read_settings(config["datasets"][dataset], naming, max_events)
+    columns = list(pl.STAGES[stage].columns)
+
+    def expected_of(rec):
+        return columns, {
+            "n_events": rec["n_events"],
+            "input_checksum": rec["checksum"],
+            "models": digests,
+            "settings": settings,
+        }
+
+    rows = bk.classify(inputs, expected_of)
+    changed = set(
+        bk.changed_outputs(
+            pl.plan_path(results, stage, dataset), pl.receipt_path(results, stage, dataset)
+        )
     )
+    for r in rows:
+        if r["output"] in changed and r["status"] == "processed":
+            r["reason"] = "rewritten since its consumer used it (the next run redoes it)"
+            r["status"] = "corrupt"
+    return rows
 
 
 def production_status(config):
@@ -78,8 +86,8 @@ def production_status(config):
                 {"dataset": dataset, "stage": "catalog", **b}
                 for b in read_summary(summary)["bad_files"]
             ]
-        for stage, st in bk.STAGES.items():
-            if spec["roles"][st["role"]] == 0:
+        for stage, st in pl.STAGES.items():
+            if spec["roles"][st.role] == 0:
                 continue
             files = stage_status(config, dataset, stage)
             if files is None:

@@ -1,19 +1,47 @@
-"""Helpers the Snakefile uses at parse time: config cross-checks and folder digests.
+"""Helpers the Snakefile uses when it is read and while the DAG is built.
 
-Kept here (not in the Snakefile) so they are tested without Snakemake.
+Config cross-checks, a dataset's input files, and the stage inputs read from a catalog.
+Kept here (not in the Snakefile) so they are tested without Snakemake. None of them
+writes anything: reading the Snakefile changes no file.
 """
 
 from __future__ import annotations
 
-import hashlib
+import fnmatch
+import functools
 import os
 
 import numpy as np
 
 from .catalog import ROLES
 from .config import ConfigError
+from .pipeline import datasets_with_role
 
-__all__ = ["check_config", "folder_digest", "datasets_with_role", "performance_dataset"]
+__all__ = [
+    "check_config",
+    "datasets_with_role",
+    "performance_dataset",
+    "dataset_spec",
+    "dataset_files",
+    "cached_stage_inputs",
+    "OPERATIONAL_KEYS",
+    "analysis_config",
+]
+
+#: Config keys that steer how a production runs, never what it makes: changing them
+#: reruns nothing (the jobs read them from the config, not as parameters).
+OPERATIONAL_KEYS = ("skip_bad_files", "acceptance", "files_per_job", "dl2.chunk_size")
+
+
+def analysis_config(config):
+    """The config without its :data:`OPERATIONAL_KEYS` (what the results depend on)."""
+    out = {k: v for k, v in config.items() if k not in OPERATIONAL_KEYS}
+    for key in OPERATIONAL_KEYS:
+        if "." in key:
+            section, name = key.split(".", 1)
+            if isinstance(out.get(section), dict):
+                out[section] = {k: v for k, v in out[section].items() if k != name}
+    return out
 
 
 def check_config(config):
@@ -87,29 +115,71 @@ def performance_dataset(config, particle):
     return ds
 
 
-def datasets_with_role(config, role):
-    """Names of the datasets with a non-zero fraction for ``role``, sorted."""
-    return sorted(n for n, s in config["datasets"].items() if s["roles"][role] > 0)
+def dataset_spec(config, dataset):
+    """A dataset's entry with the workflow keys its catalog uses (``identity``)."""
+    return dict(config["datasets"][dataset], identity=config["identity"])
 
 
-def folder_digest(folders, pattern="*.root"):
-    """Digest of the names, sizes and mtimes of the files in ``folders``.
+def dataset_files(config, dataset, strict=True):
+    """The input files of a dataset found in its folders (``pattern``), sorted.
 
-    Cheap (one ``scandir`` per folder): used as a parameter of the catalog job so that
-    adding, removing or replacing an input file re-runs the catalog. Missing folders
-    digest as empty.
+    They are the catalog's inputs, so that adding, removing or replacing a file reruns the
+    catalog (Snakemake compares their modification times and the list itself).
+
+    Parameters
+    ----------
+    config : dict
+    dataset : str
+    strict : bool
+        Raise for a missing folder (else it contributes no file).
+
+    Raises
+    ------
+    ConfigError
+        When a folder does not exist, naming the key.
     """
-    import fnmatch
-
-    h = hashlib.sha256()
-    for folder in folders:
+    spec = config["datasets"][dataset]
+    paths = []
+    for folder in spec["folders"]:
         if not os.path.isdir(folder):
-            continue
-        with os.scandir(folder) as it:
-            entries = sorted(
-                (e.name, e.stat().st_size, e.stat().st_mtime_ns)
-                for e in it
-                if e.is_file() and fnmatch.fnmatch(e.name, pattern)
+            if not strict:
+                continue
+            raise ConfigError(
+                f"config: key 'datasets.{dataset}.folders': folder '{folder}' does not exist"
             )
-        h.update(repr((folder, entries)).encode())
-    return h.hexdigest()[:16]
+        with os.scandir(folder) as it:
+            paths += [
+                os.path.join(folder, e.name)
+                for e in it
+                if fnmatch.fnmatch(e.name, spec["pattern"]) and e.is_file()
+            ]
+    return sorted(paths)
+
+
+@functools.lru_cache(maxsize=64)
+def _stage_inputs_version(key, stage, results, dataset, naming, max_events):
+    from .stages import stage_inputs
+    from .tables import read_table
+
+    table, _ = read_table(key[0])
+    return tuple(stage_inputs(table, stage, results, dataset, naming, max_events))
+
+
+def cached_stage_inputs(catalog, stage, results, dataset, naming, max_events=None):
+    """:func:`showerflow.stages.stage_inputs` of a catalog file, read once per version.
+
+    Parameters
+    ----------
+    catalog : str
+        The dataset's catalog (Parquet).
+    stage, results, dataset, naming, max_events
+        As :func:`showerflow.stages.stage_inputs`.
+
+    Returns
+    -------
+    tuple of dict
+        Shared between callers: do not modify.
+    """
+    st = os.stat(catalog)
+    key = (os.fspath(catalog), st.st_ino, st.st_size, st.st_mtime_ns)
+    return _stage_inputs_version(key, stage, results, dataset, naming, max_events)
