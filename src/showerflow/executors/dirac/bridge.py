@@ -25,6 +25,7 @@ Every operation is a function ``op_<name>`` below; ``docs/dirac.md`` lists them.
 
 import json
 import os
+import posixpath
 import sys
 import time
 import zlib
@@ -456,14 +457,15 @@ OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 
 # -- the worker node --------------------------------------------------------------------
 def read_runner_manifest(path):
-    """``(lfn base, SE, [(relative path, lfn, kind)])`` of a job's declared outputs.
+    """``(lfn base, SE, [(relative path, lfn, kind)], {file: lfn})`` of a job's outputs.
 
     The manifest is tab-separated (``showerflow.executors.dirac.jdl.render_manifest``):
-    ``base <lfn base> <SE>``, ``in <mode> <lfn> <path>``, ``out <path> <lfn> file|dir``,
-    ``sb <path> <sandbox name>``.
+    ``base <lfn base> <SE>``, ``in <mode> <lfn> <path> [<mtime>]``, ``mk <path> [<mtime>]``,
+    ``out <path> <lfn> file|dir``, ``as <path> <lfn>`` (a file of a directory output
+    uploaded under another LFN), ``sb <path> <sandbox name>``.
     """
     base = se = None
-    outputs = []
+    outputs, aliases = [], {}
     with open(path) as f:
         for line in f.read().splitlines():
             parts = line.split("\t")
@@ -471,20 +473,25 @@ def read_runner_manifest(path):
                 base, se = parts[1], parts[2]
             elif parts[0] == "out" and len(parts) >= 4:
                 outputs.append((parts[1], parts[2], parts[3]))
-    return base, se, outputs
+            elif parts[0] == "as" and len(parts) >= 3:
+                aliases[parts[1]] = parts[2]
+    return base, se, outputs, aliases
 
 
-def output_files(rel, lfn, kind):
-    """``[(relative path, lfn)]`` of one declared output: the file, or every file of a directory."""
+def output_files(rel, lfn, kind, aliases=None):
+    """``[(relative path, lfn)]`` of one declared output: the file, or every file of a
+    directory (``<lfn>/<sub path>``, or its LFN in ``aliases``)."""
     if kind != "dir":
         return [(rel, lfn)]
+    aliases = aliases or {}
     found = []
     for root, dirs, files in os.walk(rel):
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(root, name)
             sub = os.path.relpath(path, rel).replace(os.sep, "/")
-            found.append((path, f"{lfn}/{sub}"))
+            key = posixpath.normpath(path.replace(os.sep, "/"))
+            found.append((path, aliases.get(key, f"{lfn}/{sub}")))
     return found
 
 
@@ -502,7 +509,7 @@ def upload_outputs(manifest, log=print):
     BridgeError
         ``missing`` for a declared output the job did not write, else the upload's failure.
     """
-    base, se, outputs = read_runner_manifest(manifest)
+    base, se, outputs, aliases = read_runner_manifest(manifest)
     if not se:
         raise BridgeError("usage", f"{manifest} names no storage element (no 'base' line)")
     listing = []
@@ -510,7 +517,7 @@ def upload_outputs(manifest, log=print):
         exists = os.path.isdir(rel) if kind == "dir" else os.path.isfile(rel)
         if not exists:
             raise BridgeError("missing", f"declared output {rel} was not written by the job")
-        for path, file_lfn in output_files(rel, lfn, kind):
+        for path, file_lfn in output_files(rel, lfn, kind, aliases):
             entry = {"path": path.replace(os.sep, "/"), "output": rel}
             if os.path.getsize(path) == 0:
                 # DIRAC stores no empty file ("Supplied file is zero size"); the listing

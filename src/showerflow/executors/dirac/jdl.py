@@ -11,6 +11,7 @@ quotes, backslashes or braces are refused here rather than misread there.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import re
 from collections import Counter
@@ -43,6 +44,7 @@ __all__ = [
     "plan_inputs",
     "sandbox_names",
     "render_manifest",
+    "mtime_text",
     "jdl_string",
     "build_jdl",
     "runner_script",
@@ -291,7 +293,9 @@ def _check_field(value, what):
         raise JDLError(f"{what} '{value}' contains a tab or newline")
 
 
-def render_manifest(inputs, outputs, sandbox, lfn_base, output_se, empty=()):
+def render_manifest(
+    inputs, outputs, sandbox, lfn_base, output_se, empty=(), mtimes=None, aliases=None
+):
     """The runner's manifest: one tab-separated line per file to place or to upload.
 
     Parameters
@@ -307,31 +311,50 @@ def render_manifest(inputs, outputs, sandbox, lfn_base, output_se, empty=()):
         The ``base`` line: where the worker uploads outputs.
     empty : list of str
         Empty input files (DIRAC stores none): the runner creates them.
+    mtimes : dict, optional
+        ``{relative path: mtime}`` of inputs (:func:`mtime_text`): the runner gives each
+        placed input the modification time it has on the submit host, so a job that
+        records its inputs' states (showerflow's receipts) records what this host sees.
+    aliases : dict, optional
+        ``{relative path of a file inside a directory output: lfn}``: that file is
+        uploaded under this LFN instead of ``<directory lfn>/<sub path>``.
 
     Returns
     -------
     str
     """
+    mtimes, aliases = mtimes or {}, aliases or {}
     for value in (lfn_base, output_se):
         _check_field(value, "LFN base or SE")
     lines = [f"base\t{lfn_base}\t{output_se}"]
     for mode, lfn, rel in inputs:
         for value in (lfn, rel):
             _check_field(value, "input")
-        lines.append(f"in\t{mode}\t{lfn}\t{rel}")
+        lines.append(f"in\t{mode}\t{lfn}\t{rel}\t{mtimes.get(rel, '')}")
     for rel in empty:
         _check_field(rel, "input")
-        lines.append(f"mk\t{rel}")
+        lines.append(f"mk\t{rel}\t{mtimes.get(rel, '')}")
     for rel, lfn, kind in outputs:
         if kind not in ("file", "dir"):
             raise JDLError(f"output kind must be 'file' or 'dir', got {kind!r}")
         for value in (rel, lfn):
             _check_field(value, "output")
         lines.append(f"out\t{rel}\t{lfn}\t{kind}")
+    for rel, lfn in sorted(aliases.items()):
+        for value in (rel, lfn):
+            _check_field(value, "output")
+        check_lfn(lfn, f"the LFN of '{rel}'")
+        lines.append(f"as\t{rel}\t{lfn}")
     for rel, name in sandbox:
         _check_field(rel, "log")
         lines.append(f"sb\t{rel}\t{name}")
     return "\n".join(lines) + "\n"
+
+
+def mtime_text(path):
+    """A file's modification time as ``touch -d @<seconds>.<nanoseconds>`` reads it."""
+    ns = os.stat(path).st_mtime_ns
+    return f"{ns // 10**9}.{ns % 10**9:09d}"
 
 
 def jdl_string(value):
@@ -512,7 +535,7 @@ for cand in "$(dirname "$(command -v dirac-dms-add-file 2>/dev/null)")/python3" 
     if [ -x "$cand" ] && "$cand" -c 'import DIRAC' 2>/dev/null; then dpy="$cand"; break; fi
 done
 [ -n "$dpy" ] || {{ echo "showerflow: no Python that imports DIRAC on this node" >&2; exit 95; }}
-while IFS=$'\\t' read -r kind mode lfn rel; do
+while IFS=$'\\t' read -r kind mode lfn rel mtime; do
     [ "$kind" = in ] || continue
     mkdir -p "$(dirname "$rel")"
     base="$(basename "$lfn")"
@@ -524,9 +547,12 @@ while IFS=$'\\t' read -r kind mode lfn rel; do
         mv -f "$tmp/$base" "$rel" || exit 92
         rm -rf "$tmp"
     fi
+    if [ -n "$mtime" ]; then touch -m -d "@$mtime" "$rel" || exit 91; fi
 done < "$manifest"
-while IFS=$'\\t' read -r kind rel; do
-    if [ "$kind" = mk ]; then mkdir -p "$(dirname "$rel")" && : > "$rel"; fi
+while IFS=$'\\t' read -r kind rel mtime; do
+    [ "$kind" = mk ] || continue
+    mkdir -p "$(dirname "$rel")" && : > "$rel" || exit 91
+    if [ -n "$mtime" ]; then touch -m -d "@$mtime" "$rel" || exit 91; fi
 done < "$manifest"
 bash {COMMAND}
 rc=$?
