@@ -14,6 +14,14 @@ import pytest
 
 from showerflow.executors.dirac import bridge as B
 from showerflow.executors.dirac import jdl as J
+from showerflow.executors.dirac.batches import (
+    BATCH_FIELDS,
+    batch_hook,
+    batch_of,
+    model_field,
+    obs_id_of,
+    staged_files,
+)
 from showerflow.executors.dirac.checks import (
     PreflightError,
     check_indexed,
@@ -35,6 +43,7 @@ from showerflow.executors.dirac.jobs import classify_status, failure_reason, fet
 from showerflow.executors.dirac.outputs import (
     CatalogHookError,
     check_hook,
+    combine_hooks,
     default_metadata,
     file_entries,
     meta_value,
@@ -148,16 +157,34 @@ def test_manifest_lines_and_their_refusals():
         [("logs/x.log", "sf_0_x.log")],
         "/b",
         "SE-1",
+        empty=["data/empty.txt"],
+        mtimes={"data/in.root": "1700000000.000000001"},
+        aliases={"results/st/x.parquet": "/b/results/x.parquet"},
     )
     assert text.splitlines() == [
         "base\t/b\tSE-1",
-        "in\tlocal\t/b/in.root\tdata/in.root",
+        "in\tlocal\t/b/in.root\tdata/in.root\t1700000000.000000001",
+        "mk\tdata/empty.txt\t",
         "out\tresults/o.parquet\t/b/results/o.parquet\tfile",
         "out\tresults/st\t/b/results/st\tdir",
+        "as\tresults/st/x.parquet\t/b/results/x.parquet",
         "sb\tlogs/x.log\tsf_0_x.log",
     ]
     with pytest.raises(J.JDLError, match="tab or newline"):
         J.render_manifest([("local", "/b/x", "a\tb")], [], [], "/b", "SE-1")
+    with pytest.raises(J.JDLError, match="contains '//'"):
+        J.render_manifest([], [], [], "/b", "SE-1", aliases={"st/x": "/b//x"})
+
+
+def test_mtime_text_is_what_touch_reads_back(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    os.utime(f, ns=(1_700_000_000_000_000_001, 1_700_000_000_123_456_789))
+    assert J.mtime_text(f) == "1700000000.123456789"
+    g = tmp_path / "g"
+    g.write_text("y")
+    subprocess.run(["touch", "-m", "-d", "@" + J.mtime_text(f), str(g)], check=True)
+    assert g.stat().st_mtime_ns == f.stat().st_mtime_ns
 
 
 # -- the worker side (bridge functions that need no DIRAC) ---------------------------------
@@ -174,6 +201,10 @@ def test_output_files_of_a_directory_are_every_file_inside(tmp_path, monkeypatch
         ("st/sub/deeper/d.json", "/b/st/sub/deeper/d.json"),
     ]
     assert B.output_files("x.txt", "/b/x.txt", "file") == [("x.txt", "/b/x.txt")]
+    # a file of the directory uploaded under another LFN (a batch's per-file output)
+    aliased = B.output_files("st", "/b/st", "dir", {"st/sub/c.parquet": "/b/final/c.parquet"})
+    assert aliased[2] == ("st/sub/c.parquet", "/b/final/c.parquet")
+    assert aliased[:2] == files[:2] and aliased[3] == files[3]
 
 
 def test_bridge_adler32_is_zlib_and_dirac_drops_leading_zeros(tmp_path):
@@ -208,6 +239,7 @@ def test_runner_places_inputs_runs_and_reports_exit_codes(tmp_path):
         ("/b/x/m.txt", "x/m.txt"),
         ("/b/y/m.txt", "y/m.txt"),
     ]
+    stamps = {"data/d/run1.root": "1600000000.000000123", "y/m.txt": "1600000001.5"}
     (job / J.MANIFEST).write_text(
         J.render_manifest(
             J.plan_inputs(pairs),
@@ -215,6 +247,8 @@ def test_runner_places_inputs_runs_and_reports_exit_codes(tmp_path):
             [("logs/j.log", "sf_0_j.log")],
             "/b",
             "SE-1",
+            empty=["data/empty.txt"],
+            mtimes={**stamps, "data/empty.txt": "1600000002.000000000"},
         )
     )
     (job / J.RUNNER).write_text(J.runner_script())
@@ -228,6 +262,11 @@ def test_runner_places_inputs_runs_and_reports_exit_codes(tmp_path):
     assert (job / "sf_0_j.log").read_text() == "ok\n"
     calls = (job / "calls.txt").read_text().splitlines()
     assert [c.split()[1] for c in calls] == ["get-file", "get-file", "upload-outputs"]
+    # inputs keep the modification times they have on the submit host (receipts record them)
+    assert (job / "data/d/run1.root").stat().st_mtime_ns == 1_600_000_000_000_000_123
+    assert (job / "y/m.txt").stat().st_mtime_ns == 1_600_000_001_500_000_000
+    assert (job / "data/empty.txt").stat().st_mtime_ns == 1_600_000_002_000_000_000
+    assert (job / "data/empty.txt").stat().st_size == 0
     # a job command that fails: its code, no upload
     (job / J.COMMAND).write_text("exit 7\n")
     (job / "calls.txt").unlink()
@@ -369,6 +408,90 @@ def test_outputs_get_defaults_hook_metadata_and_their_own_ancestors(tmp_path):
         BASE,
     )
     assert warnings == [f"no ancestor for {BASE}/results/st/u1.parquet: '/abs/x.root' has no LFN"]
+
+
+def test_hooks_combine_later_wins_file_by_file():
+    batch = {"files": {"st/a.parquet": {"ancestors": ["dl1/a.root"], "metadata": {"obs_id": 1}}}}
+    rule = {
+        "metadata": {"note": "x"},
+        "files": {"st/a.parquet": {"metadata": {"obs_id": 2, "part": "p"}}},
+    }
+    assert combine_hooks(batch, None, rule) == {
+        "metadata": {"note": "x"},
+        "files": {
+            "st/a.parquet": {"ancestors": ["dl1/a.root"], "metadata": {"obs_id": 2, "part": "p"}}
+        },
+    }
+
+
+@pytest.fixture
+def staged_batch(small_production, tmp_path, monkeypatch):
+    """Two toy DL1 runs in a working directory, and their energy training batch run into
+    its staging folder as the workflow's batch rule runs it (paths relative)."""
+    import shutil
+
+    from showerflow.stages import batch_of_files, run_training_data
+
+    monkeypatch.chdir(tmp_path)
+    Path("results/dl1/gamma").mkdir(parents=True)
+    files = []
+    for src in small_production["gamma"][:2]:
+        files.append(f"results/dl1/gamma/{Path(src).name}")
+        shutil.copy(src, files[-1])
+    batch = batch_of_files(files, "results/training/energy/gamma")
+    batch["requires"]["models"] = {"energy": "e" * 64}  # as a plan of a stage applying one
+    staging = f"results/training/energy/gamma/.batches/{batch['id']}"
+    run_training_data(batch, staging)
+    return batch, staging, files
+
+
+def test_batch_outputs_go_under_their_final_names(staged_batch):
+    batch, staging, files = staged_batch
+    staged = staged_files(batch, staging)
+    assert sorted(staged) == sorted(f"{staging}/{Path(batch['outputs'][f]).name}" for f in files)
+    for path, (final, source) in staged.items():
+        assert Path(path).is_file() and final == batch["outputs"][source]
+        assert final.startswith("results/training/energy/gamma/") and ".batches" not in final
+    assert batch_of({"batch": batch}) is batch
+    assert batch_of({"batch": None}) is None and batch_of({}) is None and batch_of(None) is None
+
+
+def test_batch_outputs_get_their_own_dl1_parent_obs_id_and_models(staged_batch):
+    from showerflow.catalog import catalog_entry
+
+    batch, staging, files = staged_batch
+    hook = batch_hook(batch, staging)
+    assert len(hook["files"]) == 2
+    for path, (_, source) in staged_files(batch, staging).items():
+        entry = hook["files"][path]
+        assert entry["ancestors"] == [source]  # its own input, not the batch's
+        # the obs_id of the run, as the DL1 file's own simulation record has it
+        assert entry["metadata"]["obs_id"] == int(catalog_entry(source)["obs_id"])
+        assert entry["metadata"][model_field("energy")] == "e" * 64
+    assert set(BATCH_FIELDS) >= {"obs_id", model_field("energy"), model_field("classifier")}
+    # through file_entries, as the executor sets them after the fetch
+    listed = [
+        (p, f"{BASE}/{final}", staging) for p, (final, _) in staged_files(batch, staging).items()
+    ]
+    entries, warnings = file_entries(listed, {"stage": "x"}, hook, {}, ["/other"], BASE)
+    assert warnings == [] and sorted(a for _, _, (a,) in entries) == sorted(
+        f"{BASE}/{f}" for f in files
+    )
+
+
+def test_obs_id_of_tombstones_and_several_runs_is_none(tmp_path):
+    import pandas as pd
+
+    from showerflow.stages import tombstone
+    from showerflow.tables import write_table
+
+    write_table(tombstone(["obs_id", "event_id"]), tmp_path / "t.parquet")
+    assert obs_id_of(tmp_path / "t.parquet") is None
+    two = pd.DataFrame({"obs_id": [5, 6], "event_id": [1, 1]})
+    write_table(two, tmp_path / "two.parquet")
+    assert obs_id_of(tmp_path / "two.parquet") is None
+    write_table(two.assign(obs_id=7), tmp_path / "one.parquet", row_group_size=1)
+    assert obs_id_of(tmp_path / "one.parquet") == 7
 
 
 @pytest.mark.parametrize(

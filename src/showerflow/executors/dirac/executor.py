@@ -39,6 +39,7 @@ from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.settings import CommonSettings, ExecutorSettingsBase
 
 from . import jdl as J
+from .batches import BATCH_FIELDS, batch_hook, batch_of, staged_files
 from .checks import PreflightError, check_jdl_readback, preflight
 from .client import BackendUnavailable, DiracClient, DiracError
 from .jobs import classify_status, failure_reason, fetch_failure_reason
@@ -46,6 +47,8 @@ from .outputs import (
     DEFAULT_FIELDS,
     SIDECAR,
     CatalogHookError,
+    check_hook,
+    combine_hooks,
     default_metadata,
     file_entries,
     read_sidecar,
@@ -203,7 +206,7 @@ class Executor(RemoteExecutor):
                     "(set it in profiles/dirac/config.yaml)"
                 )
         self.client = DiracClient(logger=self.logger)
-        fields = None if self.settings.skip_metadata else DEFAULT_FIELDS
+        fields = None if self.settings.skip_metadata else {**DEFAULT_FIELDS, **BATCH_FIELDS}
         try:
             proxy = preflight(
                 self.client,
@@ -342,13 +345,14 @@ class Executor(RemoteExecutor):
         )
         self.checked_rules.add(rule)
 
-    def _write_sandbox(self, job, inputs, empty, outputs, sandbox):
+    def _write_sandbox(self, job, inputs, empty, outputs, sandbox, aliases):
         """Write the job's input sandbox files; return their paths."""
         jobdir = Path(self.tmpdir) / f"job{job.jobid}"
         jobdir.mkdir(parents=True, exist_ok=True)
         runner = jobdir / J.RUNNER
         runner.write_text(J.runner_script())
         runner.chmod(0o755)
+        local = [rel for _, rel in inputs if os.path.isfile(rel)] + list(empty)
         (jobdir / J.MANIFEST).write_text(
             J.render_manifest(
                 J.plan_inputs(inputs),
@@ -357,6 +361,8 @@ class Executor(RemoteExecutor):
                 self.settings.lfn_base,
                 self.settings.output_se,
                 empty,
+                mtimes={rel: J.mtime_text(rel) for rel in local},
+                aliases=aliases,
             )
         )
         (jobdir / J.COMMAND).write_text(self.format_job_exec(job) + "\n")
@@ -383,11 +389,22 @@ class Executor(RemoteExecutor):
         logs = [str(f) for f in [*job.log, *benchmarks]]
         sandbox = list(zip(logs, J.sandbox_names(logs), strict=True))
         self._stage_inputs(inputs)
+        params = getattr(job, "params", None)
+        hook = params.get("dirac_catalog") if hasattr(params, "get") else None
+        rule = job.name if job.is_group() else job.rule.name
+        check_hook(hook, f"rule {rule}: params.dirac_catalog")
+        # a showerflow batch job: its per-file outputs go under their final LFNs
+        batch, aliases = batch_of(params), {}
+        staging = [rel for rel, _, kind in outputs if kind == "dir"]
+        if batch and len(staging) == 1:
+            files = staged_files(batch, staging[0])
+            aliases = {staged: self._lfn(final) for staged, (final, _) in files.items()}
+        else:
+            batch = None
 
-        box = self._write_sandbox(job, inputs, empty, outputs, sandbox)
+        box = self._write_sandbox(job, inputs, empty, outputs, sandbox, aliases)
 
         wildcards = dict(getattr(job, "wildcards_dict", None) or {})
-        rule = job.name if job.is_group() else job.rule.name
         runtime = job.resources.get("runtime") or self.settings.default_runtime
         spec = J.JobSpec(
             name=J.job_name(rule, wildcards, job.jobid),
@@ -406,10 +423,6 @@ class Executor(RemoteExecutor):
         text = J.build_jdl(spec)
         self._check_jdl(rule, text, spec)
         (Path(self.tmpdir) / f"job{job.jobid}" / "job.jdl").write_text(text)
-        params = getattr(job, "params", None)
-        hook = None
-        if params is not None and hasattr(params, "get"):
-            hook = params.get("dirac_catalog")
         shell = getattr(job, "shellcmd", None) or ""
         key = job_key(
             rule,
@@ -426,6 +439,7 @@ class Executor(RemoteExecutor):
                 rule, wildcards, getattr(self.workflow, "config", None), self.digest
             ),
             "hook": hook,
+            "batch": {"record": batch, "staging": staging[0]} if batch else None,
             "key": key,
         }
         return text, aux
@@ -790,10 +804,15 @@ class Executor(RemoteExecutor):
             defaults = dict(aux["metadata"], dirac_job=int(aux["dirac_id"]))
             files = [(rec["path"], rec["lfn"], rec["output"]) for rec in stored]
             try:
+                hook = aux.get("hook")
+                if aux.get("batch"):  # the batch's per-file outputs, then the rule's hook
+                    hook = combine_hooks(
+                        batch_hook(aux["batch"]["record"], aux["batch"]["staging"]), hook
+                    )
                 entries, warnings = file_entries(
                     files,
                     defaults,
-                    aux.get("hook"),
+                    hook,
                     sidecars,
                     aux["inputs"],
                     self.settings.lfn_base,

@@ -38,6 +38,7 @@ __all__ = [
     "particle_of",
     "default_metadata",
     "check_hook",
+    "combine_hooks",
     "read_sidecar",
     "meta_value",
     "file_entries",
@@ -163,6 +164,33 @@ def check_hook(hook, where):
         ):
             raise CatalogHookError(f"{where}: files[{path!r}].ancestors must be a list of paths")
     return {"metadata": dict(meta), "files": dict(files)}
+
+
+def combine_hooks(*hooks):
+    """Hooks of the same kind (all relative to the working directory) as one: later wins.
+
+    ``metadata`` is merged key by key; each file's ``metadata`` too, and its ``ancestors``
+    are those of the last hook that gives them.
+
+    Parameters
+    ----------
+    *hooks : dict or None
+
+    Returns
+    -------
+    dict
+    """
+    out = {"metadata": {}, "files": {}}
+    for i, hook in enumerate(hooks):
+        hook = check_hook(hook, f"metadata hook {i}")
+        out["metadata"].update(hook["metadata"])
+        for path, entry in hook["files"].items():
+            mine = out["files"].setdefault(path, {})
+            if entry.get("metadata"):
+                mine["metadata"] = {**mine.get("metadata", {}), **entry["metadata"]}
+            if entry.get("ancestors") is not None:
+                mine["ancestors"] = list(entry["ancestors"])
+    return out
 
 
 def _check_field(name, where):
