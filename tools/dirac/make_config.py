@@ -6,7 +6,8 @@ No Configuration Server: every process reads local cfg files (``DIRACSYSCONFIG``
 Writes, under STATE:
 
 - ``etc/common.cfg``: VO ``vo``, user ``ciuser`` (groups ``dirac_user`` with NormalUser,
-  ``dirac_admin``), the host, the site ``DIRAC.Local.ch`` with an InProcess CE, the storage
+  ``dirac_admin``), the host, the site ``DIRAC.Local.ch`` with an InProcess CE (the
+  JobAgent's Pool CE of 2+ processors runs payloads through it), the storage
   elements ``SE-1`` (plain folder, ``file`` protocol) and ``ProductionSandboxSE`` (the
   SandboxStore over ``dips``), the File Catalog, Operations (input data policy, protocols);
 - ``etc/systems.cfg``: each component's section from DIRAC's own ``ConfigTemplate.cfg``
@@ -18,6 +19,7 @@ Writes, under STATE:
 The facts behind each setting: ../shared/notes/local-dirac/README.md (step 7).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +91,13 @@ LocalSite
   CEQueue = local-queue
   LocalSE = SE-1
   Architecture = x86_64-linux
+  # the slot a JobAgent offers: the host's cores, at least 2 (the workflow's trainings run
+  # 2 threads, and DIRAC matches a job of NumberOfProcessors = n only to a slot of n or
+  # more). An InProcess CE alone always offers 1 (its getCEStatus reports 1 processor until
+  # its first payload): the JobAgent's CE is a Pool CE, which runs each payload through an
+  # InProcess CE, as multi-core pilots do.
+  LocalCE = Pool
+  NumberOfProcessors = {max(2, os.cpu_count() or 1)}
 }}
 Registry
 {{
