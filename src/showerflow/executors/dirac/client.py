@@ -316,6 +316,71 @@ class DiracClient:
         Path(dest_dir).mkdir(parents=True, exist_ok=True)
         return Path(self.call("get_file", lfn=lfn, dir=str(Path(dest_dir).resolve()), timeout=3600))
 
+    def _each(self, requests, timeout):
+        """Answers of several requests of one bridge call: value, or the DiracError."""
+        out = []
+        for ans in self.batch(requests, timeout=timeout) if requests else []:
+            if ans.get("ok"):
+                out.append(ans["value"])
+            else:
+                kind = ans.get("kind", "dirac")
+                cls = BackendUnavailable if kind in ("unreachable", "init") else DiracError
+                out.append(cls(ans.get("error", f"{ans.get('op')} failed"), kind=kind))
+        return out
+
+    def add_files(self, items, se, overwrite=False):
+        """Upload several files in one bridge call (DIRAC's Python starts once).
+
+        Parameters
+        ----------
+        items : list of (str, str)
+            ``(lfn, local path)``.
+        se : str
+        overwrite : bool
+
+        Returns
+        -------
+        list
+            Per item, :meth:`add_file`'s answer or the :class:`DiracError`.
+        """
+        requests = [
+            {
+                "op": "add_file",
+                "lfn": lfn,
+                "path": str(Path(path).resolve()),
+                "se": se,
+                "overwrite": bool(overwrite),
+            }
+            for lfn, path in items
+        ]
+        answers = self._each(requests, timeout=3600 * max(1, len(items)))
+        for (lfn, path), ans in zip(items, answers, strict=True):
+            if not isinstance(ans, Exception):
+                self.log.info(f"dirac: uploaded {path} as {lfn} to {se}")
+        return answers
+
+    def get_files(self, items):
+        """Download several files in one bridge call (DIRAC's Python starts once).
+
+        Parameters
+        ----------
+        items : list of (str, str)
+            ``(lfn, destination directory)``.
+
+        Returns
+        -------
+        list
+            Per item, the local path (:class:`~pathlib.Path`) or the :class:`DiracError`
+            (``kind`` ``corrupt``, ``missing``...), as :meth:`get_file`.
+        """
+        for _, dest in items:
+            Path(dest).mkdir(parents=True, exist_ok=True)
+        requests = [
+            {"op": "get_file", "lfn": lfn, "dir": str(Path(dest).resolve())} for lfn, dest in items
+        ]
+        answers = self._each(requests, timeout=3600 * max(1, len(items)))
+        return [a if isinstance(a, Exception) else Path(a) for a in answers]
+
     def replicas(self, lfns):
         """``{lfn: {se: url}}``."""
         return self.call("replicas", lfns=list(lfns), timeout=600)

@@ -316,17 +316,22 @@ class Executor(RemoteExecutor):
             self.known.update({k: v.get("Checksum") for k, v in found.items()})
         from .bridge import same_adler32
 
+        uploads = {}  # lfn -> path (one bridge call for all)
         for lfn, path in pairs:
             local = os.path.isfile(path)
             if lfn in self.known:
                 if not local or same_adler32(self.known[lfn], self._local_sum(path)):
                     continue
                 self.logger.info(f"dirac: {path} changed since its upload: replacing {lfn}")
-                self.client.add_file(lfn, path, self.settings.output_se, overwrite=True)
-            elif local:
-                self.client.add_file(lfn, path, self.settings.output_se)
-            else:
+            elif not local:
                 raise DiracError(f"input {path} is neither a local file nor registered as {lfn}")
+            uploads[lfn] = path
+        items = sorted(uploads.items())
+        # overwrite: a changed input replaces its LFN; a new one has none to replace
+        answers = self.client.add_files(items, self.settings.output_se, overwrite=True)
+        for (lfn, path), ans in zip(items, answers, strict=True):
+            if isinstance(ans, Exception):
+                raise ans
             self.known[lfn] = self._local_sum(path)
 
     def _check_jdl(self, rule, text, spec):
@@ -703,8 +708,12 @@ class Executor(RemoteExecutor):
         )
         self.report_job_error(info, msg=reason, aux_logs=self._shown_logs(aux))
 
-    def _fetch_file(self, lfn, dest, checksum, listed):
-        """Download one file next to ``dest`` and check it; raise DiracError (with ``lfn``)."""
+    def _fetch_file(self, lfn, dest, checksum, listed, first=None):
+        """Download one file next to ``dest`` and check it; raise DiracError (with ``lfn``).
+
+        ``first``: the outcome of a download already tried (a path, or the DiracError),
+        counted as the first attempt.
+        """
         from .bridge import adler32, same_adler32
 
         problems = []
@@ -712,14 +721,22 @@ class Executor(RemoteExecutor):
             tmp = Path(dest).parent / f".{Path(dest).name}.dirac-get"
             shutil.rmtree(tmp, ignore_errors=True)
             try:
-                got = self.client.get_file(lfn, tmp)
+                if attempt == 1 and first is not None:
+                    if isinstance(first, Exception):
+                        raise first
+                    got = first
+                else:
+                    got = self.client.get_file(lfn, tmp)
                 value = adler32(got)
                 if not same_adler32(value, checksum) or not same_adler32(value, listed):
                     raise DiracError(
                         f"downloaded Adler-32 {value}, catalog {checksum}, worker {listed}",
                         kind="corrupt",
                     )
-                os.replace(got, dest)
+                try:
+                    os.replace(got, dest)
+                except OSError:  # another filesystem
+                    shutil.move(got, dest)
                 return
             except DiracError as err:
                 problems.append(err)
@@ -737,14 +754,32 @@ class Executor(RemoteExecutor):
         err.lfn = lfn
         raise err
 
-    def _place(self, rec, dest, found):
+    def _place(self, rec, dest, found, fetched):
         """Put one listed file at ``dest``: fetched and verified, or made anew if empty."""
         if rec["lfn"] is None:
             tmp = Path(dest).with_name(f".{Path(dest).name}.dirac-empty")
             tmp.write_bytes(b"")
             os.replace(tmp, dest)
             return
-        self._fetch_file(rec["lfn"], dest, found[rec["lfn"]]["Checksum"], rec["checksum"])
+        self._fetch_file(
+            rec["lfn"],
+            dest,
+            found[rec["lfn"]]["Checksum"],
+            rec["checksum"],
+            fetched.get(rec["lfn"]),
+        )
+
+    def _prefetch(self, aux, stored):
+        """Every stored file of a job downloaded in one bridge call (DIRAC's Python starts
+        once, not once per file): ``({lfn: path or DiracError}, folder to remove)``."""
+        root = self.state / aux["dirac_id"] / "fetch"
+        shutil.rmtree(root, ignore_errors=True)
+        items = [(rec["lfn"], root / str(i)) for i, rec in enumerate(stored)]
+        try:
+            answers = self.client.get_files(items)
+        except BackendUnavailable:
+            return {}, root  # each file is tried again on its own
+        return {lfn: ans for (lfn, _), ans in zip(items, answers, strict=True)}, root
 
     def _finish(self, info):
         """Sandbox, every file of every output fetched and verified, catalog metadata."""
@@ -774,13 +809,24 @@ class Executor(RemoteExecutor):
                 )
                 err.lfn = rec["lfn"]
                 raise err
+        fetched, fetch_root = self._prefetch(aux, stored)
+        try:
+            sidecars = self._put_in_place(aux, by_output, found, fetched)
+        finally:
+            shutil.rmtree(fetch_root, ignore_errors=True)
+        if not self.settings.skip_metadata:
+            self._set_metadata(aux, stored, sidecars)
+        return len(listed)
+
+    def _put_in_place(self, aux, by_output, found, fetched):
+        """Every declared output in place (a directory whole); return the sidecars read."""
         sidecars = {}
         for rel, _, kind in aux["outputs"]:
             recs = by_output.get(rel, [])
             if kind == "file":
                 (rec,) = recs
                 Path(rel).parent.mkdir(parents=True, exist_ok=True)
-                self._place(rec, rel, found)
+                self._place(rec, rel, found, fetched)
             else:
                 staging = Path(rel).parent / f".{Path(rel).name}.dirac-fetch"
                 shutil.rmtree(staging, ignore_errors=True)
@@ -790,7 +836,7 @@ class Executor(RemoteExecutor):
                         sub = posixpath.relpath(rec["path"], rel)
                         dest = staging / sub
                         dest.parent.mkdir(parents=True, exist_ok=True)
-                        self._place(rec, dest, found)
+                        self._place(rec, dest, found, fetched)
                     if Path(rel).exists():
                         shutil.rmtree(rel)
                     os.replace(staging, rel)
@@ -800,29 +846,31 @@ class Executor(RemoteExecutor):
             for rec in recs:
                 if rec["lfn"]:
                     self.known[rec["lfn"]] = found[rec["lfn"]]["Checksum"]
-        if not self.settings.skip_metadata:
-            defaults = dict(aux["metadata"], dirac_job=int(aux["dirac_id"]))
-            files = [(rec["path"], rec["lfn"], rec["output"]) for rec in stored]
-            try:
-                hook = aux.get("hook")
-                if aux.get("batch"):  # the batch's per-file outputs, then the rule's hook
-                    hook = combine_hooks(
-                        batch_hook(aux["batch"]["record"], aux["batch"]["staging"]), hook
-                    )
-                entries, warnings = file_entries(
-                    files,
-                    defaults,
-                    hook,
-                    sidecars,
-                    aux["inputs"],
-                    self.settings.lfn_base,
+        return sidecars
+
+    def _set_metadata(self, aux, stored, sidecars):
+        """File Catalog metadata and ancestors of a job's uploaded files (one bridge call)."""
+        defaults = dict(aux["metadata"], dirac_job=int(aux["dirac_id"]))
+        files = [(rec["path"], rec["lfn"], rec["output"]) for rec in stored]
+        try:
+            hook = aux.get("hook")
+            if aux.get("batch"):  # the batch's per-file outputs, then the rule's hook
+                hook = combine_hooks(
+                    batch_hook(aux["batch"]["record"], aux["batch"]["staging"]), hook
                 )
-            except CatalogHookError as err:
-                raise ValueError(f"metadata hook: {err} (see {SIDECAR} in docs/dirac.md)") from None
-            for line in warnings:
-                self.logger.warning(f"dirac: {line}")
-            self.client.set_metadata(entries)
-        return len(listed)
+            entries, warnings = file_entries(
+                files,
+                defaults,
+                hook,
+                sidecars,
+                aux["inputs"],
+                self.settings.lfn_base,
+            )
+        except CatalogHookError as err:
+            raise ValueError(f"metadata hook: {err} (see {SIDECAR} in docs/dirac.md)") from None
+        for line in warnings:
+            self.logger.warning(f"dirac: {line}")
+        self.client.set_metadata(entries)
 
     def cancel_jobs(self, active_jobs):
         """Kill the DIRAC jobs in flight (Done ones are left for a rerun to fetch); a job
