@@ -1,13 +1,10 @@
-"""DIRAC: JDL building, output parsing, the client against the stand-in, the executor plugin.
+"""DIRAC backend, the parts that need no server: JDL, runner, statuses, metadata, checks.
 
-No DIRAC server runs here: ``tests/dirac_standin`` provides the ``dirac-*`` commands with
-DIRAC's arguments, output formats and exit codes, keeping its state (storage elements,
-File Catalog, jobs) in a temporary folder; failures are switched on by environment
-variables (see ``tests/dirac_standin/standin.py``).
+What DIRAC itself makes of these (its ClassAd parser, its job model, the File Catalog,
+jobs run by its JobAgent) is tested against a real server in ``test_dirac_server.py``.
 """
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -15,54 +12,68 @@ from pathlib import Path
 
 import pytest
 
-from showerflow import dirac_jdl as J
-from showerflow.catalog import adler32
-from showerflow.dirac import (
-    COMMANDS,
-    BackendUnavailable,
-    DiracClient,
-    DiracError,
-    classify_status,
-    failure_reason,
-    file_metadata,
-    input_lfn,
-    missing_commands,
-    parse_fc_cli_output,
-    parse_pprint,
-    parse_proxy_info,
-    parse_status_output,
-    parse_submit_output,
-    parse_timeleft,
+from showerflow.executors.dirac import bridge as B
+from showerflow.executors.dirac import jdl as J
+from showerflow.executors.dirac.batches import (
+    BATCH_FIELDS,
+    batch_hook,
+    batch_of,
+    model_field,
+    obs_id_of,
+    staged_files,
+)
+from showerflow.executors.dirac.checks import (
+    PreflightError,
+    check_indexed,
+    check_jdl_readback,
+    check_lfn_base,
+    check_output_se,
+    check_proxy,
+)
+from showerflow.executors.dirac.client import DiracClient, dirac_python, redact
+from showerflow.executors.dirac.datasets import (
+    QueryError,
+    catalog_columns,
+    dl1_metadata,
+    local_path,
+    parse_query,
+)
+from showerflow.executors.dirac.executor import job_key
+from showerflow.executors.dirac.jobs import classify_status, failure_reason, fetch_failure_reason
+from showerflow.executors.dirac.outputs import (
+    CatalogHookError,
+    check_hook,
+    combine_hooks,
+    default_metadata,
+    file_entries,
+    meta_value,
     particle_of,
-    redact,
-    same_adler32,
-    update_manifest_states,
+    read_sidecar,
 )
 
-STANDIN = Path(__file__).resolve().parent / "dirac_standin"
-LFN_BASE = "/vo.cta.in2p3.fr/user/t/tuser/showerflow"
-SE = "STANDIN-DISK"
+BASE = "/vo/user/c/ciuser/showerflow"
 
 
-# -- JDL and names -------------------------------------------------------------------
+# -- LFNs and names ------------------------------------------------------------------------
 def test_lfn_for_maps_relative_paths_under_the_base():
-    assert J.lfn_for("results/dl2/gamma/batch0.parquet", LFN_BASE) == (
-        f"{LFN_BASE}/results/dl2/gamma/batch0.parquet"
-    )
-    assert J.lfn_for("./a//b/../c.txt", LFN_BASE + "/") == f"{LFN_BASE}/a/c.txt"
+    assert J.lfn_for("results/dl2/gamma/x.parquet", BASE) == f"{BASE}/results/dl2/gamma/x.parquet"
+    assert J.lfn_for("./a//b/../c.txt", BASE + "/") == f"{BASE}/a/c.txt"
 
 
 @pytest.mark.parametrize(
     ("path", "base", "message"),
     [
-        ("/data/run1.root", LFN_BASE, "outside the working directory"),
-        ("../run1.root", LFN_BASE, "outside the working directory"),
-        ("a b.root", LFN_BASE, "whitespace"),
-        ("x" * 300, LFN_BASE, "DIRAC allows 255"),
+        ("/data/run1.root", BASE, "outside the working directory"),
+        ("../run1.root", BASE, "outside the working directory"),
+        ("a b.root", BASE, "space"),
+        ("a,b.root", BASE, "comma"),
+        ('a"b.root', BASE, "'\"'"),
+        ("d/" + "x" * 129, BASE, "the File Catalog allows 128"),
+        ("/".join(["d" * 60] * 5), BASE, "DIRAC allows 255"),
         ("a.root", "relative/base", "must be absolute"),
     ],
 )
-def test_lfn_for_rejects_what_dirac_cannot_hold(path, base, message):
+def test_lfn_for_refuses_what_dirac_cannot_hold(path, base, message):
     with pytest.raises(J.JDLError, match=message):
         J.lfn_for(path, base)
 
@@ -72,9 +83,7 @@ def test_job_name_is_readable_and_within_dirac_limit():
     assert J.job_name("a rule", {"w": "x/y"}) == "showerflow.a_rule.x_y"
     long_a = J.job_name("r", {"d": "a" * 200}, 1)
     long_b = J.job_name("r", {"d": "a" * 200}, 2)
-    assert len(long_a) == J.JOB_NAME_MAX == 128
-    assert long_a != long_b
-    assert long_a.startswith("showerflow.r.aaaa")
+    assert len(long_a) == J.JOB_NAME_MAX == 128 and long_a != long_b
     assert len(J.job_group("g" * 40)) == J.JOB_GROUP_MAX == 32
 
 
@@ -85,111 +94,16 @@ def test_cpu_time_scales_runtime_threads_and_power():
         J.cpu_time(0)
 
 
-def test_plan_inputs_fetches_clashing_base_names():
+def test_inputs_with_clashing_base_names_are_fetched_one_by_one():
     plan = J.plan_inputs(
         [
-            ("/b/training/gamma/batch0.parquet", "training/gamma/batch0.parquet"),
-            ("/b/training/proton/batch0.parquet", "training/proton/batch0.parquet"),
+            ("/b/training/gamma/x.parquet", "training/gamma/x.parquet"),
+            ("/b/training/proton/x.parquet", "training/proton/x.parquet"),
             ("/b/models/energy.joblib", "models/energy.joblib"),
+            ("/b/other/showerflow_bridge.py", "other/showerflow_bridge.py"),
         ]
     )
-    assert [mode for mode, _, _ in plan] == ["fetch", "fetch", "local"]
-
-
-def test_manifest_lines_and_sandbox_names():
-    names = J.sandbox_names(["logs/a/x.log", "logs/b/x.log"])
-    assert names == ["sf_0_x.log", "sf_1_x.log"]
-    text = J.render_manifest(
-        [("local", "/b/in.root", "data/in.root")],
-        [("results/out.parquet", "out.parquet")],
-        [("logs/a/x.log", names[0])],
-    )
-    assert text.splitlines() == [
-        "in\tlocal\t/b/in.root\tdata/in.root",
-        "out\tresults/out.parquet\tout.parquet",
-        "sb\tlogs/a/x.log\tsf_0_x.log",
-    ]
-    with pytest.raises(J.JDLError, match="tab or newline"):
-        J.render_manifest([("local", "/b/x", "a\tb")], [], [])
-
-
-def test_manifest_base_line_and_reserved_helper_name():
-    text = J.render_manifest([], [("r/o.json", "o.json")], [], lfn_base=LFN_BASE, output_se=SE)
-    assert text.splitlines() == [f"base\t{LFN_BASE}\t{SE}", "out\tr/o.json\to.json"]
-    assert J.plan_inputs([("/b/showerflow_jdl.py", "x/showerflow_jdl.py")])[0][0] == "fetch"
-
-
-@pytest.mark.parametrize(
-    ("content", "listed"),
-    [
-        (
-            {
-                "outputs": [
-                    {"output": "r/a.pq", "file": "d/a"},
-                    {"output": "./r/b.pq"},
-                    {"output": "r/a.pq"},
-                ]
-            },
-            ["r/a.pq", "r/b.pq"],
-        ),
-        ({"outputs": [], "failed": [{"file": "d/x", "reason": "bad"}]}, []),
-        ({"outputs": [{"file": "d/a"}]}, None),  # no "output" key
-        ({"outputs": [{"output": ""}]}, None),
-        ({"outputs": "r/a.pq"}, None),
-        ({"result": [{"output": "r/a.pq"}]}, None),
-        ([{"output": "r/a.pq"}], None),  # not an object
-    ],
-)
-def test_read_batch_manifest_recognises_manifests_only(tmp_path, content, listed):
-    path = tmp_path / "m.json"
-    path.write_text(json.dumps(content))
-    data = J.read_batch_manifest(str(path))
-    assert (None if data is None else J.manifest_outputs(data)) == listed
-
-
-def test_read_batch_manifest_ignores_other_files(tmp_path):
-    (tmp_path / "t.parquet").write_bytes(b"PAR1" + os.urandom(100))
-    (tmp_path / "broken.json").write_text('{"outputs": [')
-    (tmp_path / "big.json").write_text(json.dumps({"outputs": [{"output": "a"}]}))
-    assert J.read_batch_manifest(str(tmp_path / "t.parquet")) is None
-    assert J.read_batch_manifest(str(tmp_path / "broken.json")) is None
-    assert J.read_batch_manifest(str(tmp_path / "missing.json")) is None
-    assert J.read_batch_manifest(str(tmp_path / "big.json"), max_bytes=10) is None
-    assert J.manifest_outputs(None) == []
-
-
-def test_input_lfn_of_batch_manifest_entries():
-    assert input_lfn("data/dl1/a.h5", LFN_BASE) == f"{LFN_BASE}/data/dl1/a.h5"
-    assert input_lfn("LFN:/vo.cta.in2p3.fr/prod/a.h5", LFN_BASE) == "/vo.cta.in2p3.fr/prod/a.h5"
-    assert input_lfn(f"{LFN_BASE}/data/a.h5", LFN_BASE) == f"{LFN_BASE}/data/a.h5"
-    for path in ["/local/disk/a.h5", "../a.h5", "", None, "a b.h5"]:
-        assert input_lfn(path, LFN_BASE) is None
-
-
-def test_update_manifest_states_records_local_stat(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    Path("r").mkdir()
-    Path("r/a.pq").write_bytes(b"aaaa")
-    Path("r/b.pq").write_bytes(b"bb")
-    manifest = Path("r/batch-1.json")
-    records = [
-        {"file": "d/a", "output": "r/a.pq", "state": [4, 1], "n_rows": 3},
-        {"file": "d/b", "output": "r/b.pq", "state": [2, 1], "n_rows": 1},
-    ]
-    manifest.write_text(json.dumps({"outputs": records, "failed": []}))
-    assert update_manifest_states(manifest) is True
-    data = json.loads(manifest.read_text())
-    for rec in data["outputs"]:
-        st = os.stat(rec["output"])
-        assert rec["state"] == [st.st_size, st.st_mtime_ns]
-    assert data["outputs"][0]["n_rows"] == 3 and data["failed"] == []
-    assert manifest.read_text() == json.dumps(data, indent=1, sort_keys=True) + "\n"
-    assert sorted(os.listdir("r")) == ["a.pq", "b.pq", "batch-1.json"]  # no temp file left
-    mtime = manifest.stat().st_mtime_ns
-    assert update_manifest_states(manifest) is False and manifest.stat().st_mtime_ns == mtime
-    Path("r/b.pq").unlink()
-    with pytest.raises(OSError):
-        update_manifest_states(manifest)
+    assert [mode for mode, _, _ in plan] == ["fetch", "fetch", "local", "fetch"]
 
 
 def _spec(**override):
@@ -199,577 +113,628 @@ def _spec(**override):
         arguments=J.MANIFEST,
         input_sandbox=["/tmp/job/showerflow_job.sh"],
         output_sandbox=["sf_0_dl2.log"],
-        input_data=[f"{LFN_BASE}/results/dl1/gamma/run1.root"],
-        output_data=[f"{LFN_BASE}/results/dl2/gamma/batch0.parquet"],
-        output_se="CTAO-DISK",
+        input_data=[f"{BASE}/results/dl1/gamma/run1.root"],
+        output_se="SE-1",
         cpu_time=36_000,
-        processors=2,
-        sites=["LCG.CERN.cern", "LCG.DESY-ZEUTHEN.de"],
-        banned_sites=["LCG.BAD.org"],
-        group="showerflow",
     )
     spec.update(override)
     return J.JobSpec(**spec)
-
-
-def test_build_jdl_writes_every_key_dirac_needs():
-    text = J.build_jdl(_spec())
-    assert text.startswith("[\n") and text.rstrip().endswith("]")
-    jdl = J.parse_jdl(text)
-    assert jdl["JobName"] == "showerflow.dl2.gamma.0.5"
-    assert jdl["Executable"] == "showerflow_job.sh"
-    assert jdl["Arguments"] == "showerflow_manifest.tsv"
-    assert jdl["InputData"] == [f"LFN:{LFN_BASE}/results/dl1/gamma/run1.root"]
-    assert jdl["OutputData"] == [f"LFN:{LFN_BASE}/results/dl2/gamma/batch0.parquet"]
-    assert jdl["OutputSE"] == "CTAO-DISK"
-    assert jdl["CPUTime"] == 36_000
-    assert jdl["NumberOfProcessors"] == 2
-    assert jdl["Site"] == ["LCG.CERN.cern", "LCG.DESY-ZEUTHEN.de"]
-    assert jdl["BannedSites"] == ["LCG.BAD.org"]
-    assert jdl["OutputSandbox"] == ["std.out", "std.err", "sf_0_dl2.log"]
-    assert jdl["StdOutput"] == "std.out"
-    assert jdl["JobGroup"] == "showerflow"
-    assert J.parse_jdl(J.build_jdl(_spec(sites=[], banned_sites=[])))["Site"] == "ANY"
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
         ({"name": "n" * 129}, "1 to 128 characters"),
-        ({"output_se": ""}, "needs an OutputSE"),
-        ({"output_data": ["/b/x/out.txt", "/b/y/out.txt"]}, "share the base name"),
-        ({"banned_sites": ["LCG.CERN.cern"]}, "both allowed"),
-        ({"input_data": ["/b//x.root"]}, "not a valid LFN"),
+        ({"output_se": ""}, "no OutputSE: set --dirac-output-se"),
+        ({"sites": ["A"], "banned_sites": ["A"]}, "both allowed"),
+        ({"input_data": ["/b//x.root"]}, "contains '//'"),
+        ({"input_sandbox": ["/tmp/my job/run.sh"]}, "sandbox path .* contains space"),
+        ({"input_sandbox": ["/tmp/a,b/run.sh"]}, "contains comma"),
+        ({"input_sandbox": ["/a/run.sh", "/b/run.sh"]}, "share the base name"),
+        ({"arguments": 'say "hi"'}, "quote, backslash or newline"),
+        ({"input_data": [f"/b/f{i}.root" for i in range(500)]}, "500 input files; DIRAC refuses"),
     ],
 )
-def test_build_jdl_refuses_jobs_dirac_would_reject(override, message):
+def test_build_jdl_refuses_jobs_dirac_would_refuse_or_misread(override, message):
     with pytest.raises(J.JDLError, match=message):
         J.build_jdl(_spec(**override))
 
 
-def test_jdl_strings_are_escaped():
-    assert J.jdl_string('say "hi" \\ bye') == '"say \\"hi\\" \\\\ bye"'
-    quoted = J.jdl_string('a "b"')
-    assert J.parse_jdl("[ Arguments = " + quoted + "; ]")["Arguments"] == 'a "b"'
-    with pytest.raises(J.JDLError):
-        J.jdl_string("two\nlines")
+def test_build_jdl_names_inputs_as_lfns_and_no_output_data():
+    text = J.build_jdl(_spec())
+    assert f'InputData = {{"LFN:{BASE}/results/dl1/gamma/run1.root"}};' in text
+    assert 'OutputSE = "SE-1";' in text and "OutputData" not in text
+    assert "Site =" not in text  # any site
 
 
-# -- parsers -------------------------------------------------------------------------
-def test_parse_submit_and_status_outputs():
-    assert parse_submit_output("JobID = 11\n") == ["11"]
-    assert parse_submit_output("JobID = [12, 13]\n") == ["12", "13"]
-    assert parse_submit_output("ERROR job.jdl: Illegal Job JDL\n") == []
-    status = parse_status_output(
-        "JobID=2 Status=Done; MinorStatus=Execution Complete; Site=EELA.UTFSM.cl; \n"
-        "JobID=3 Status=Waiting; MinorStatus=Pilot Agent Submission; Site=ANY; \n"
+def test_manifest_lines_and_their_refusals():
+    text = J.render_manifest(
+        [("local", "/b/in.root", "data/in.root")],
+        [
+            ("results/o.parquet", "/b/results/o.parquet", "file"),
+            ("results/st", "/b/results/st", "dir"),
+        ],
+        [("logs/x.log", "sf_0_x.log")],
+        "/b",
+        "SE-1",
+        empty=["data/empty.txt"],
+        mtimes={"data/in.root": "1700000000.000000001"},
+        aliases={"results/st/x.parquet": "/b/results/x.parquet"},
     )
-    assert status == {
-        "2": {"Status": "Done", "MinorStatus": "Execution Complete", "Site": "EELA.UTFSM.cl"},
-        "3": {"Status": "Waiting", "MinorStatus": "Pilot Agent Submission", "Site": "ANY"},
+    assert text.splitlines() == [
+        "base\t/b\tSE-1",
+        "in\tlocal\t/b/in.root\tdata/in.root\t1700000000.000000001",
+        "mk\tdata/empty.txt\t",
+        "out\tresults/o.parquet\t/b/results/o.parquet\tfile",
+        "out\tresults/st\t/b/results/st\tdir",
+        "as\tresults/st/x.parquet\t/b/results/x.parquet",
+        "sb\tlogs/x.log\tsf_0_x.log",
+    ]
+    with pytest.raises(J.JDLError, match="tab or newline"):
+        J.render_manifest([("local", "/b/x", "a\tb")], [], [], "/b", "SE-1")
+    with pytest.raises(J.JDLError, match="contains '//'"):
+        J.render_manifest([], [], [], "/b", "SE-1", aliases={"st/x": "/b//x"})
+
+
+def test_mtime_text_is_what_touch_reads_back(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    os.utime(f, ns=(1_700_000_000_000_000_001, 1_700_000_000_123_456_789))
+    assert J.mtime_text(f) == "1700000000.123456789"
+    g = tmp_path / "g"
+    g.write_text("y")
+    subprocess.run(["touch", "-m", "-d", "@" + J.mtime_text(f), str(g)], check=True)
+    assert g.stat().st_mtime_ns == f.stat().st_mtime_ns
+
+
+# -- the worker side (bridge functions that need no DIRAC) ---------------------------------
+def test_output_files_of_a_directory_are_every_file_inside(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("st/sub/deeper").mkdir(parents=True)
+    for name in ("b.parquet", "a.parquet", "sub/c.parquet", "sub/deeper/d.json"):
+        Path("st", name).write_text(name)
+    files = B.output_files("st", "/b/st", "dir")
+    assert files == [
+        ("st/a.parquet", "/b/st/a.parquet"),
+        ("st/b.parquet", "/b/st/b.parquet"),
+        ("st/sub/c.parquet", "/b/st/sub/c.parquet"),
+        ("st/sub/deeper/d.json", "/b/st/sub/deeper/d.json"),
+    ]
+    assert B.output_files("x.txt", "/b/x.txt", "file") == [("x.txt", "/b/x.txt")]
+    # a file of the directory uploaded under another LFN (a batch's per-file output)
+    aliased = B.output_files("st", "/b/st", "dir", {"st/sub/c.parquet": "/b/final/c.parquet"})
+    assert aliased[2] == ("st/sub/c.parquet", "/b/final/c.parquet")
+    assert aliased[:2] == files[:2] and aliased[3] == files[3]
+
+
+def test_bridge_adler32_is_zlib_and_dirac_drops_leading_zeros(tmp_path):
+    import zlib
+
+    f = tmp_path / "f"
+    f.write_bytes(os.urandom(3_000_000))
+    assert int(B.adler32(f), 16) == zlib.adler32(f.read_bytes())
+    assert B.same_adler32("0072003e", "72003e") and not B.same_adler32("0072003e", "0072003f")
+
+
+def test_runner_places_inputs_runs_and_reports_exit_codes(tmp_path):
+    """The runner script with a stand-in for DIRAC's Python (uploads recorded, not done)."""
+    fakebin = tmp_path / "bin"
+    fakebin.mkdir()
+    fake = fakebin / "python3"
+    fake.write_text(
+        "#!/bin/bash\n"
+        'if [ "$1" = -c ]; then exit 0; fi\n'  # "import DIRAC" works
+        'echo "$@" >> calls.txt\n'
+        'if [ "$2" = get-file ]; then echo fetched > "$4/$(basename "$3")"; fi\n'
+        'if [ "$2" = upload-outputs ] && [ ! -e results/out.txt ]; then exit 3; fi\n'
+    )
+    fake.chmod(0o755)
+    (fakebin / "dirac-dms-add-file").write_text("#!/bin/bash\n")
+    (fakebin / "dirac-dms-add-file").chmod(0o755)
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "run1.root").write_text("downloaded by DIRAC\n")
+    pairs = [
+        ("/b/d/run1.root", "data/d/run1.root"),
+        ("/b/x/m.txt", "x/m.txt"),
+        ("/b/y/m.txt", "y/m.txt"),
+    ]
+    stamps = {"data/d/run1.root": "1600000000.000000123", "y/m.txt": "1600000001.5"}
+    (job / J.MANIFEST).write_text(
+        J.render_manifest(
+            J.plan_inputs(pairs),
+            [("results/out.txt", "/b/results/out.txt", "file")],
+            [("logs/j.log", "sf_0_j.log")],
+            "/b",
+            "SE-1",
+            empty=["data/empty.txt"],
+            mtimes={**stamps, "data/empty.txt": "1600000002.000000000"},
+        )
+    )
+    (job / J.RUNNER).write_text(J.runner_script())
+    env = dict(os.environ, PATH=f"{fakebin}:{os.environ['PATH']}")
+    (job / J.COMMAND).write_text(
+        "mkdir -p results logs && cat data/d/run1.root x/m.txt > results/out.txt && echo ok > logs/j.log\n"
+    )
+    res = subprocess.run(["bash", J.RUNNER], cwd=job, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    assert (job / "results" / "out.txt").read_text() == "downloaded by DIRAC\nfetched\n"
+    assert (job / "sf_0_j.log").read_text() == "ok\n"
+    calls = (job / "calls.txt").read_text().splitlines()
+    assert [c.split()[1] for c in calls] == ["get-file", "get-file", "upload-outputs"]
+    # inputs keep the modification times they have on the submit host (receipts record them)
+    assert (job / "data/d/run1.root").stat().st_mtime_ns == 1_600_000_000_000_000_123
+    assert (job / "y/m.txt").stat().st_mtime_ns == 1_600_000_001_500_000_000
+    assert (job / "data/empty.txt").stat().st_mtime_ns == 1_600_000_002_000_000_000
+    assert (job / "data/empty.txt").stat().st_size == 0
+    # a job command that fails: its code, no upload
+    (job / J.COMMAND).write_text("exit 7\n")
+    (job / "calls.txt").unlink()
+    (job / "run1.root").write_text("again\n")
+    res = subprocess.run(["bash", J.RUNNER], cwd=job, capture_output=True, text=True, env=env)
+    assert res.returncode == 7 and "upload-outputs" not in (job / "calls.txt").read_text()
+    # a declared output the job did not write: 94
+    (job / J.COMMAND).write_text("rm -f results/out.txt\n")
+    (job / "run1.root").write_text("again\n")
+    res = subprocess.run(["bash", J.RUNNER], cwd=job, capture_output=True, text=True, env=env)
+    assert res.returncode == 94
+
+
+def test_runner_refuses_a_node_without_dirac_python(tmp_path):
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / J.MANIFEST).write_text(J.render_manifest([], [], [], "/b", "SE-1"))
+    (job / J.RUNNER).write_text(J.runner_script())
+    (job / J.COMMAND).write_text("true\n")
+    env = {"PATH": "/usr/bin:/bin"}
+    res = subprocess.run(["bash", J.RUNNER], cwd=job, capture_output=True, text=True, env=env)
+    assert res.returncode == 95 and "no Python that imports DIRAC" in res.stderr
+
+
+def test_bridge_answers_errors_in_json_without_dirac(tmp_path):
+    """The bridge's request handling (unknown operation, unreadable request), no DIRAC needed."""
+    res = subprocess.run(
+        [sys.executable, str(Path(B.__file__))], input="not json", capture_output=True, text=True
+    )
+    assert json.loads(res.stdout)["error"].startswith("unreadable request")
+
+
+# -- statuses and what is said --------------------------------------------------------------
+def test_job_states_waiting_running_and_final():
+    assert [classify_status(s) for s in ("Received", "Matched", "Running", "Completing")] == [
+        "pending",
+        "pending",
+        "running",
+        "running",
+    ]
+    assert [classify_status(s) for s in ("Done", "Failed", "Killed", "Stalled", "?")] == [
+        "done",
+        "failed",
+        "killed",
+        "stalled",
+        "unknown",
+    ]
+
+
+def test_owner_kill_is_not_reported_as_a_limit():
+    said = failure_reason("42", "Killed", "Marked for termination")
+    assert "42" in said and "owner or an administrator" in said and "runtime" not in said
+
+
+def test_limit_kill_says_to_raise_the_runtime():
+    said = failure_reason(
+        "43", "Failed", "Job has reached the CPU limit of the queue", site="LCG.X.org"
+    )
+    assert "43" in said and "raise the rule's runtime" in said and "LCG.X.org" in said
+
+
+def test_payload_failure_and_runner_exit_codes_are_named():
+    said = failure_reason(
+        "44", "Failed", "Application Finished With Errors", "Failed with exit code 3"
+    )
+    assert "the job's command exited with an error" in said and "44" in said
+    said = failure_reason(
+        "45", "Failed", "Application Finished With Errors", "Failed with exit code 94"
+    )
+    assert "did not write one of its declared outputs" in said
+    said = failure_reason("46", "Stalled", "Watchdog identified this job as stalled")
+    assert "stalled" in said and "runtime" not in said
+
+
+def test_fetch_failures_say_what_was_lost_and_what_happens():
+    corrupt = fetch_failure_reason("7", "/b/x", "corrupt", "Mismatch of checksums")
+    missing = fetch_failure_reason("7", "/b/x", "missing", "No such file")
+    gone = fetch_failure_reason("7", "/b/x", "unreachable", "Connection refused")
+    assert "does not match its catalog checksum" in corrupt and "rerun" in corrupt
+    assert "missing from the storage element" in missing
+    assert "server does not answer" in gone and "only the jobs whose outputs are missing" in gone
+
+
+# -- metadata and ancestors -----------------------------------------------------------------
+CONFIG = {
+    "datasets": {
+        "gamma": {"query": 'particle == "gamma" and zenith == 20'},
+        "mix": {"query": "zenith == 20", "particle": "proton"},
+        "fc": {"catalog": "dirac", "dirac_query": "zenith=20 particle=electron"},
+    }
+}
+
+
+def test_particle_of_a_dataset_from_its_key_or_query():
+    assert particle_of(CONFIG, "gamma") == "gamma"
+    assert particle_of(CONFIG, "mix") == "proton"
+    assert particle_of(CONFIG, "fc") == "electron"
+    assert particle_of(CONFIG, "nope") is None
+
+
+def test_outputs_get_defaults_hook_metadata_and_their_own_ancestors(tmp_path):
+    defaults = dict(default_metadata("dl2", {"dataset": "gamma"}, CONFIG, "d" * 64), dirac_job=5)
+    params = {
+        "metadata": {"models_sha256": "m" * 64},
+        "files": {"results/dl2/x.parquet": {"metadata": {"note": "a b"}}},
+    }
+    sidecar = {
+        "metadata": {"stage": "dl2_batch"},
+        "files": {"u1.parquet": {"ancestors": ["dl1/run1.root"], "metadata": {"obs_id": 1}}},
+    }
+    files = [
+        ("results/dl2/x.parquet", f"{BASE}/results/dl2/x.parquet", "results/dl2/x.parquet"),
+        ("results/st/u1.parquet", f"{BASE}/results/st/u1.parquet", "results/st"),
+        ("results/st/u2.parquet", f"{BASE}/results/st/u2.parquet", "results/st"),
+    ]
+    inputs = [f"{BASE}/dl1/run1.root", f"{BASE}/dl1/run2.root"]
+    entries, warnings = file_entries(files, defaults, params, {"results/st": sidecar}, inputs, BASE)
+    (x, xm, xa), (u1, u1m, u1a), (u2, u2m, u2a) = entries
+    assert xm == {
+        "stage": "dl2",
+        "workflow": "showerflow",
+        "dataset": "gamma",
+        "particle": "gamma",
+        "workflow_digest": "d" * 64,
+        "dirac_job": 5,
+        "models_sha256": "m" * 64,
+        "note": "a_b",
+    }
+    assert xa == inputs  # no ancestors given: every input of the job
+    assert u1m["stage"] == "dl2_batch" and u1m["obs_id"] == 1 and u1m["models_sha256"] == "m" * 64
+    assert u1a == [f"{BASE}/dl1/run1.root"]  # its own input only
+    assert u2a == inputs and warnings == []
+    _, warnings = file_entries(
+        files[1:2],
+        defaults,
+        None,
+        {"results/st": {"metadata": {}, "files": {"u1.parquet": {"ancestors": ["/abs/x.root"]}}}},
+        inputs,
+        BASE,
+    )
+    assert warnings == [f"no ancestor for {BASE}/results/st/u1.parquet: '/abs/x.root' has no LFN"]
+
+
+def test_hooks_combine_later_wins_file_by_file():
+    batch = {"files": {"st/a.parquet": {"ancestors": ["dl1/a.root"], "metadata": {"obs_id": 1}}}}
+    rule = {
+        "metadata": {"note": "x"},
+        "files": {"st/a.parquet": {"metadata": {"obs_id": 2, "part": "p"}}},
+    }
+    assert combine_hooks(batch, None, rule) == {
+        "metadata": {"note": "x"},
+        "files": {
+            "st/a.parquet": {"ancestors": ["dl1/a.root"], "metadata": {"obs_id": 2, "part": "p"}}
+        },
     }
 
 
+@pytest.fixture
+def staged_batch(small_production, tmp_path, monkeypatch):
+    """Two toy DL1 runs in a working directory, and their energy training batch run into
+    its staging folder as the workflow's batch rule runs it (paths relative)."""
+    import shutil
+
+    from showerflow.stages import batch_of_files, run_training_data
+
+    monkeypatch.chdir(tmp_path)
+    Path("results/dl1/gamma").mkdir(parents=True)
+    files = []
+    for src in small_production["gamma"][:2]:
+        files.append(f"results/dl1/gamma/{Path(src).name}")
+        shutil.copy(src, files[-1])
+    batch = batch_of_files(files, "results/training/energy/gamma")
+    batch["requires"]["models"] = {"energy": "e" * 64}  # as a plan of a stage applying one
+    staging = f"results/training/energy/gamma/.batches/{batch['id']}"
+    run_training_data(batch, staging)
+    return batch, staging, files
+
+
+def test_batch_outputs_go_under_their_final_names(staged_batch):
+    batch, staging, files = staged_batch
+    staged = staged_files(batch, staging)
+    assert sorted(staged) == sorted(f"{staging}/{Path(batch['outputs'][f]).name}" for f in files)
+    for path, (final, source) in staged.items():
+        assert Path(path).is_file() and final == batch["outputs"][source]
+        assert final.startswith("results/training/energy/gamma/") and ".batches" not in final
+    assert batch_of({"batch": batch}) is batch
+    assert batch_of({"batch": None}) is None and batch_of({}) is None and batch_of(None) is None
+
+
+def test_batch_outputs_get_their_own_dl1_parent_obs_id_and_models(staged_batch):
+    from showerflow.catalog import catalog_entry
+
+    batch, staging, files = staged_batch
+    hook = batch_hook(batch, staging)
+    assert len(hook["files"]) == 2
+    for path, (_, source) in staged_files(batch, staging).items():
+        entry = hook["files"][path]
+        assert entry["ancestors"] == [source]  # its own input, not the batch's
+        # the obs_id of the run, as the DL1 file's own simulation record has it
+        assert entry["metadata"]["obs_id"] == int(catalog_entry(source)["obs_id"])
+        assert entry["metadata"][model_field("energy")] == "e" * 64
+    assert set(BATCH_FIELDS) >= {"obs_id", model_field("energy"), model_field("classifier")}
+    # through file_entries, as the executor sets them after the fetch
+    listed = [
+        (p, f"{BASE}/{final}", staging) for p, (final, _) in staged_files(batch, staging).items()
+    ]
+    entries, warnings = file_entries(listed, {"stage": "x"}, hook, {}, ["/other"], BASE)
+    assert warnings == [] and sorted(a for _, _, (a,) in entries) == sorted(
+        f"{BASE}/{f}" for f in files
+    )
+
+
+def test_obs_id_of_tombstones_and_several_runs_is_none(tmp_path):
+    import pandas as pd
+
+    from showerflow.stages import tombstone
+    from showerflow.tables import write_table
+
+    write_table(tombstone(["obs_id", "event_id"]), tmp_path / "t.parquet")
+    assert obs_id_of(tmp_path / "t.parquet") is None
+    two = pd.DataFrame({"obs_id": [5, 6], "event_id": [1, 1]})
+    write_table(two, tmp_path / "two.parquet")
+    assert obs_id_of(tmp_path / "two.parquet") is None
+    write_table(two.assign(obs_id=7), tmp_path / "one.parquet", row_group_size=1)
+    assert obs_id_of(tmp_path / "one.parquet") == 7
+
+
 @pytest.mark.parametrize(
-    ("status", "kind"),
+    ("hook", "message"),
     [
-        ("Received", "pending"),
-        ("Waiting", "pending"),
-        ("Matched", "pending"),
-        ("Running", "running"),
-        ("Completing", "running"),
-        ("Stalled", "stalled"),
-        ("Done", "done"),
-        ("Failed", "failed"),
-        ("Killed", "killed"),
-        ("Deleted", "killed"),
-        ("Whatever", "unknown"),
+        ([1], "expected a JSON object"),
+        ({"meta": {}}, "unknown key"),
+        ({"metadata": {"1bad": 2}}, "not a File Catalog field name"),
+        ({"files": {"a": {"ancestors": "x"}}}, "must be a list"),
+        ({"files": {"a": {"what": 1}}}, "must be an object with"),
     ],
 )
-def test_classify_status(status, kind):
-    assert classify_status(status) == kind
+def test_bad_hooks_are_refused_with_where_and_what(hook, message):
+    with pytest.raises(CatalogHookError, match=message):
+        check_hook(hook, "results/st/dirac-catalog.json")
 
 
-def test_failure_reason_names_backend_kills():
-    cpu = failure_reason("Failed", "Job has reached the CPU limit of the queue")
-    assert cpu.startswith("killed by DIRAC at its limit") and "runtime" in cpu
-    assert "killed by DIRAC at its limit" in failure_reason(
-        "Failed", "Job has exceeded maximum wall clock time"
-    )
-    assert failure_reason("Stalled", "Watchdog identified this job as stalled").startswith(
-        "stalled"
-    )
-    assert failure_reason("Killed", "").startswith("killed: Killed")
-    assert "command failed" in failure_reason("Failed", "Application Finished With Errors")
+def test_read_sidecar(tmp_path):
+    assert read_sidecar(tmp_path) is None
+    (tmp_path / "dirac-catalog.json").write_text("{not json")
+    with pytest.raises(CatalogHookError, match="not valid JSON"):
+        read_sidecar(tmp_path)
+    (tmp_path / "dirac-catalog.json").write_text('{"metadata": {"a": 1}}')
+    assert read_sidecar(tmp_path) == {"metadata": {"a": 1}, "files": {}}
 
 
-def test_parse_proxy_info_and_timeleft():
-    info = parse_proxy_info(
-        "subject      : /O=GRID-FR/CN=V H/CN=proxy\ntimeleft     : 23:53:55\n"
-        "DIRAC group  : dirac_user\npath         : /tmp/x509up_u40885\n"
-    )
-    assert info["timeleft"] == "23:53:55" and info["DIRAC group"] == "dirac_user"
-    assert parse_timeleft("23:53:55") == 23 * 3600 + 53 * 60 + 55
-    assert parse_timeleft("120:00:00") == 432_000
-    assert parse_timeleft("soon") is None
+def test_meta_values_are_what_the_catalog_stores():
+    import numpy as np
+
+    assert meta_value(np.int64(3)) == 3 and meta_value(2.5) == 2.5
+    assert meta_value("two words") == "two_words" and meta_value(True) == "true"
 
 
-def test_parse_pprint_reads_dirac_dicts_without_evaluating():
-    # the example of dirac-dms-lfn-metadata's docstring (Python 2 longs and datetimes)
-    text = """{'Failed': {},
- 'Successful': {'/formation/user/v/vhamar/test.txt': {'Checksum': 'eed20d47',
-                                                      'ChecksumType': 'Adler32',
-                                                      'CreationDate': datetime.datetime(2011, 2, 11, 14, 52, 47),
-                                                      'FileID': 250L,
-                                                      'Size': 34L,
-                                                      'Status': 1}}}"""
-    value = parse_pprint("some notice\n" + text)
-    meta = value["Successful"]["/formation/user/v/vhamar/test.txt"]
-    assert meta["Checksum"] == "eed20d47"
-    assert meta["Size"] == 34 and meta["FileID"] == 250
-    assert meta["CreationDate"] == "datetime.datetime(2011, 2, 11, 14, 52, 47)"
-    with pytest.raises(ValueError):
-        parse_pprint("ERROR: no dict here")
-    # a call is turned into its text, never executed
-    assert parse_pprint("{'a': __import__('os').getcwd()}") == {"a": "__import__('os').getcwd()"}
+def test_job_key_changes_with_inputs_and_command_only():
+    a = job_key("dl2", ["o1", "o2"], [("/b/x", "01")], "cmd")
+    assert a == job_key("dl2", ["o2", "o1"], [("/b/x", "01")], "cmd")
+    assert a != job_key("dl2", ["o1", "o2"], [("/b/x", "02")], "cmd")
+    assert a != job_key("dl2", ["o1", "o2"], [("/b/x", "01")], "other")
 
 
-def test_parse_fc_cli_output_strips_prompts_and_finds_errors():
-    lines, errors = parse_fc_cli_output(
-        "Starting FileCatalog console\nFC:/> /b/x {'stage': 'dl2'}\n"
-        "FC:/> Added 2 ancestors to file /b/x\nFC:/> \n"
-    )
-    assert lines == [
-        "Starting FileCatalog console",
-        "/b/x {'stage': 'dl2'}",
-        "Added 2 ancestors to file /b/x",
+# -- checks before submission ----------------------------------------------------------------
+PROXY = {
+    "seconds_left": 7200,
+    "group": "dirac_user",
+    "group_properties": ["NormalUser"],
+    "valid_group": True,
+    "username": "ciuser",
+    "home": "/vo/user/c/ciuser",
+    "user_groups": ["dirac_admin", "dirac_user"],
+}
+
+
+@pytest.mark.parametrize(
+    ("override", "args", "message"),
+    [
+        (
+            {"seconds_left": 0},
+            (1.0, None),
+            "expired; create a new one with `dirac-proxy-init -g dirac_user`",
+        ),
+        ({"seconds_left": 1800}, (1.0, None), "expires in 0.50 h, less than the 1.0 h"),
+        (
+            {},
+            (1.0, "dirac_prod"),
+            "of group 'dirac_user', not 'dirac_prod'.*dirac-proxy-init -g dirac_prod",
+        ),
+        (
+            {"group": "x", "group_properties": ["FileCatalogManagement"]},
+            (1.0, None),
+            "cannot submit jobs",
+        ),
+    ],
+)
+def test_proxy_refusals_name_the_fix(override, args, message):
+    with pytest.raises(PreflightError, match=message):
+        check_proxy(dict(PROXY, **override), *args)
+    check_proxy(PROXY, 1.0, "dirac_user")
+
+
+def test_lfn_base_must_be_in_the_home():
+    check_lfn_base("/vo/user/c/ciuser/showerflow", "/vo/user/c/ciuser")
+    with pytest.raises(PreflightError, match="--dirac-lfn-base /vo/user/c/ciuser/showerflow"):
+        check_lfn_base("/vo/user/c/ciuserX/showerflow", "/vo/user/c/ciuser")
+
+
+def test_output_se_must_exist_and_accept_writes():
+    answer = {"known": ["SE-1"], "checked": {"SE-1": {"exists": True, "write": False}}}
+    with pytest.raises(PreflightError, match="does not accept writes"):
+        check_output_se("SE-1", answer)
+    with pytest.raises(PreflightError, match=r"not a storage element DIRAC knows \(known: SE-1\)"):
+        check_output_se("SE-2", answer)
+
+
+def test_unindexed_fields_are_named_with_the_command():
+    with pytest.raises(PreflightError, match=r"\['stage'\].*meta index -f stage VARCHAR\(64\)"):
+        check_indexed({"stage": "VARCHAR(64)", "obs_id": "INT"}, {"file": {"obs_id": "INT"}})
+
+
+def test_jdl_read_back_must_equal_what_was_meant():
+    read = {"errors": [], "attributes": {"InputSandbox": ["/a/b.sh"], "JobName": "x"}}
+    check_jdl_readback({"InputSandbox": ["/a/b.sh"], "JobName": "x"}, read)
+    with pytest.raises(PreflightError, match="reads InputSandbox as"):
+        check_jdl_readback({"InputSandbox": ["/a b/b.sh"]}, read)
+    with pytest.raises(PreflightError, match="DIRAC would refuse the job: cpuTime"):
+        check_jdl_readback({}, {"errors": ["cpuTime out of bounds"], "attributes": {}})
+
+
+# -- datasets by query ------------------------------------------------------------------------
+def test_parse_query():
+    assert parse_query("particle=proton zenith=20") == {"particle": "proton", "zenith": 20}
+    assert parse_query("obs_id=1,2 zenith>=10 zenith<30.5") == {
+        "obs_id": [1, 2],
+        "zenith": {">=": 10, "<": 30.5},
+    }
+    for bad, message in [
+        ("", "empty"),
+        ("particle", "not 'field=value'"),
+        ("a=1 a=2", "twice"),
+        ("a=1 a>2", "both"),
+    ]:
+        with pytest.raises(QueryError, match=message):
+            parse_query(bad)
+
+
+def test_local_copies_mirror_lfns_and_catalog_columns(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cache = Path("results") / "dirac-cache"
+    copy = local_path("/vo/user/c/ciuser/dl1/a.root", cache)
+    assert copy == cache / "vo/user/c/ciuser/dl1/a.root"
+    # the executor maps the copy back to the catalog's LFN, not to one under its base
+    assert J.lfn_for(str(copy), BASE) == "/vo/user/c/ciuser/dl1/a.root"
+    with pytest.raises(ValueError, match="named dirac-cache"):
+        local_path("/vo/a.root", tmp_path)
+    files = [{"lfn": "/vo/a.root", "size": 3, "checksum": "01", "metadata": {"zenith": 20}}]
+    assert catalog_columns(files, ["/c/vo/a.root"]) == {
+        "/c/vo/a.root": {"lfn": "/vo/a.root", "catalog_checksum": "01", "dirac_zenith": 20}
+    }
+
+
+def test_query_digest_follows_the_catalog_answer_only():
+    from showerflow.executors.dirac.datasets import query_digest
+
+    a = [
+        {"lfn": "/vo/a", "size": 3, "checksum": "00ab"},
+        {"lfn": "/vo/b", "size": 4, "checksum": "cd"},
     ]
-    assert errors == []
-    _, errors = parse_fc_cli_output("FC:/> Error: Path not found: /b/y\nFC:/> ")
-    assert errors == ["Error: Path not found: /b/y"]
-    _, errors = parse_fc_cli_output("FC:/> Failed to add file ancestors to the catalog: x\n")
-    assert len(errors) == 1
+    assert query_digest(a) == query_digest(list(reversed(a)))
+    assert query_digest(a) == query_digest([dict(a[0], checksum="ab"), a[1]])  # leading zeros
+    assert query_digest(a) != query_digest([dict(a[0], size=5), a[1]])
 
 
-def test_same_adler32_ignores_leading_zeros():
-    assert same_adler32("0072003e", "72003e")
-    assert not same_adler32("0072003e", "0072003f")
-    assert not same_adler32("", "00")
+def test_dl1_metadata_from_a_catalog_entry():
+    import numpy as np
+
+    entry = {
+        "particle": "gamma",
+        "obs_id": np.int64(3),
+        "zenith": 20.0,
+        "azimuth": float("nan"),
+        "n_showers": 1e5,
+        "uuid": None,
+    }
+    assert dl1_metadata(entry) == {
+        "particle": "gamma",
+        "obs_id": 3,
+        "zenith": 20.0,
+        "n_showers": 100000,
+    }
+
+
+# -- the client without DIRAC -----------------------------------------------------------------
+def test_client_finds_dirac_python_beside_the_commands(tmp_path):
+    (tmp_path / "dirac-proxy-info").write_text("#!/bin/sh\n")
+    (tmp_path / "dirac-proxy-info").chmod(0o755)
+    (tmp_path / "python3").write_text("#!/bin/sh\n")
+    assert dirac_python({"PATH": str(tmp_path)}) == str(tmp_path / "python3")
+    assert dirac_python({"PATH": str(tmp_path), "SHOWERFLOW_DIRAC_PYTHON": "/x/py"}) == "/x/py"
+    assert dirac_python({"PATH": "/nonexistent"}) is None
+
+
+def test_client_without_dirac_says_how_to_set_it_up():
+    from showerflow.executors.dirac.client import BackendUnavailable
+
+    client = DiracClient(env={"PATH": "/nonexistent"})
+    with pytest.raises(BackendUnavailable, match="set up the DIRAC client first"):
+        client.proxy()
 
 
 def test_redact_hides_proxy_paths_and_contents():
-    text = (
-        "path         : /home/u/.globus/myproxy\nfile /tmp/x509up_u1000 expired\n"
-        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\nsecret=/secret/p"
-    )
+    text = "file /tmp/x509up_u1000 expired\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\nat /secret/p"
     out = redact(text, ["/secret/p"])
-    for leak in ("/home/u/.globus/myproxy", "x509up_u1000", "MIIB", "/secret/p"):
+    for leak in ("x509up_u1000", "MIIB", "/secret/p"):
         assert leak not in out
     assert "expired" in out
 
 
-def test_file_metadata_from_rule_wildcards_and_config():
-    config = {
-        "datasets": {
-            "gamma": {"query": 'particle == "gamma" and zenith == 20'},
-            "mix": {"query": "zenith == 20", "particle": "proton"},
-        }
-    }
-    assert particle_of(config, "gamma") == "gamma"
-    assert particle_of(config, "mix") == "proton"
-    assert particle_of(config, "nope") is None
-    meta = file_metadata("dl2", {"dataset": "gamma", "batch": "3"}, config, {"note": "a b"})
-    assert meta == {
-        "stage": "dl2",
-        "dataset": "gamma",
-        "particle": "gamma",
-        "batch": "3",
-        "note": "a_b",
-    }
-    assert file_metadata("train_energy") == {"stage": "train_energy"}
-
-
-# -- the worker-node runner ------------------------------------------------------------
-@pytest.fixture
-def standin(tmp_path, monkeypatch):
-    """The stand-in DIRAC client on PATH, its state in a temporary folder, a fake proxy."""
-    home = tmp_path / "dirac_home"
-    monkeypatch.setenv(
-        "PATH",
-        f"{STANDIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    )
-    monkeypatch.setenv("DIRAC_STANDIN_HOME", str(home))
-    proxy = tmp_path / "x509up_secret_proxy_file"
-    proxy.write_text("-----BEGIN CERTIFICATE-----\nSECRETPROXYCONTENT\n-----END CERTIFICATE-----\n")
-    monkeypatch.setenv("X509_USER_PROXY", str(proxy))
-    for var in [
-        v for v in os.environ if v.startswith("DIRAC_STANDIN_") and v != "DIRAC_STANDIN_HOME"
-    ]:
-        monkeypatch.delenv(var)
-    return {"home": home, "proxy": str(proxy)}
-
-
-def catalog(home):
-    return json.loads((home / "catalog.json").read_text())
-
-
-def calls(home):
-    return [c[0] for c in json.loads((home / "calls.json").read_text())["log"]]
-
-
-def test_runner_places_inputs_runs_and_stages_outputs(tmp_path, standin):
-    client = DiracClient(retry_wait=0)
-    src = tmp_path / "src"
-    src.mkdir()
-    for name, text in [("a.txt", "A\n"), ("b1.txt", "B1\n"), ("b2.txt", "B2\n")]:
-        (src / name).write_text(text)
-    client.add_file("/b/in/a.txt", src / "a.txt", SE)
-    client.add_file("/b/x/b.txt", src / "b1.txt", SE)
-    client.add_file("/b/y/b.txt", src / "b2.txt", SE)
-    job = tmp_path / "job"
-    job.mkdir()
-    (job / "a.txt").write_text("A\n")  # DIRAC downloaded the unique base name
-    pairs = [
-        ("/b/in/a.txt", "data/a.txt"),
-        ("/b/x/b.txt", "d/x/b.txt"),
-        ("/b/y/b.txt", "d/y/b.txt"),
-    ]
-    (job / J.MANIFEST).write_text(
-        J.render_manifest(
-            J.plan_inputs(pairs), [("out/r.txt", "r.txt")], [("logs/j.log", "sf_0_j.log")]
-        )
-    )
-    (job / J.COMMAND).write_text(
-        "mkdir -p out logs && cat data/a.txt d/x/b.txt d/y/b.txt > out/r.txt && echo ok > logs/j.log\n"
-    )
-    (job / J.RUNNER).write_text(J.runner_script())
-    res = subprocess.run(["bash", J.RUNNER, J.MANIFEST], cwd=job, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert (job / "r.txt").read_text() == "A\nB1\nB2\n"
-    assert (job / "sf_0_j.log").read_text() == "ok\n"
-    assert not (job / "a.txt").exists()  # moved into place
-    (job / J.COMMAND).write_text("exit 7\n")
-    (job / "a.txt").write_text("A\n")
-    res = subprocess.run(["bash", J.RUNNER, J.MANIFEST], cwd=job, capture_output=True, text=True)
-    assert res.returncode == 7
-
-
-BATCH_COMMAND = """mkdir -p out/x
-printf 'AAAA' > out/x/a.parquet
-printf 'BB' > out/x/b.parquet
-cat > out/batch-1.json <<'JSON'
-{"outputs": [{"file": "d/a.dl1", "output": "out/x/a.parquet", "state": [4, 1]},
-             {"file": "d/b.dl1", "output": "./out/x/b.parquet", "state": [2, 1]},
-             {"file": "d/m.dl1", "output": "out/batch-1.json", "state": [0, 1]}],
- "failed": []}
-JSON
-echo '{"outputs": 3}' > out/plain.json
-"""
-
-
-def _batch_job(tmp_path, command=BATCH_COMMAND):
-    job = tmp_path / "job"
-    job.mkdir(exist_ok=True)
-    (job / J.HELPER).write_bytes(Path(J.__file__).read_bytes())
-    (job / J.RUNNER).write_text(J.runner_script())
-    outputs = [("out/batch-1.json", "batch-1.json"), ("out/plain.json", "plain.json")]
-    (job / J.MANIFEST).write_text(
-        J.render_manifest([], outputs, [], lfn_base=LFN_BASE, output_se=SE)
-    )
-    (job / J.COMMAND).write_text(command)
-    return job
-
-
-def _run_runner(job):
-    return subprocess.run(["bash", J.RUNNER, J.MANIFEST], cwd=job, capture_output=True, text=True)
-
-
-def _call_log(home):
-    return json.loads((home / "calls.json").read_text())["log"]
-
-
-def test_runner_uploads_files_listed_by_batch_manifests(tmp_path, standin):
-    job = _batch_job(tmp_path)
-    res = _run_runner(job)
-    assert res.returncode == 0, res.stderr
-    cat = catalog(standin["home"])
-    for name in ("a", "b"):
-        entry = cat[f"{LFN_BASE}/out/x/{name}.parquet"]
-        assert same_adler32(entry["Checksum"], adler32(job / "out" / "x" / f"{name}.parquet"))
-        assert entry["SE"] == SE
-        assert f"uploaded out/x/{name}.parquet as {LFN_BASE}/out/x/{name}.parquet" in res.stdout
-    # declared outputs are left to DIRAC's job wrapper (OutputData)
-    assert f"{LFN_BASE}/out/batch-1.json" not in cat and f"{LFN_BASE}/out/plain.json" not in cat
-    log = _call_log(standin["home"])
-    assert ["dirac-dms-add-file", "-f", f"{LFN_BASE}/out/x/a.parquet", "out/x/a.parquet", SE] in log
-    assert [c[0] for c in log].count("dirac-dms-lfn-metadata") == 1  # one check for all
-    # a listed file the job did not write fails the job (exit 93), before OutputData
-    res = _run_runner(_batch_job(tmp_path, BATCH_COMMAND + "rm out/x/b.parquet\n"))
-    assert res.returncode == 93
-    assert "lists out/x/b.parquet, which is not a file on this node" in res.stderr
-    # a failed command uploads nothing and keeps its exit code
-    job = _batch_job(tmp_path, BATCH_COMMAND + "exit 7\n")
-    before = len(_call_log(standin["home"]))
-    assert _run_runner(job).returncode == 7
-    assert len(_call_log(standin["home"])) == before
-
-
-class FakeDirac:
-    """``run`` for ``upload_extra_outputs``: add-file exits 0, the registration may be lost."""
-
-    def __init__(self, lost=0, wrong=False):
-        self.lost, self.wrong = lost, wrong  # registrations silently lost; wrong checksum
-        self.catalog, self.calls = {}, []
-
-    def __call__(self, args):
-        self.calls.append(list(args))
-        if args[0] == "dirac-dms-add-file":
-            lfn, path = args[2], args[3]
-            if self.lost:
-                self.lost -= 1
-            else:
-                self.catalog[lfn] = "00000001" if self.wrong else J.file_adler32(path)
-            return subprocess.CompletedProcess(args, 0, "Successfully uploaded file", "")
-        arg = args[1]
-        lfns = Path(arg).read_text().split() if os.path.isfile(arg) else [arg]
-        result = {
-            "Failed": {x: "No such file or directory" for x in lfns if x not in self.catalog},
-            "Successful": {x: {"Checksum": self.catalog[x]} for x in lfns if x in self.catalog},
-        }
-        return subprocess.CompletedProcess(args, 0, repr(result), "")
-
-
-def test_upload_extra_outputs_checks_registration_and_retries(tmp_path, monkeypatch):
-    job = _batch_job(tmp_path)
-    monkeypatch.chdir(job)
-    subprocess.run(["bash", J.COMMAND], check=True)
-    fake = FakeDirac(lost=1)  # the first upload "succeeds" but is not registered
-    lines = []
-    done = J.upload_extra_outputs(J.MANIFEST, wait=0, run=fake, log=lines.append)
-    a, b = f"{LFN_BASE}/out/x/a.parquet", f"{LFN_BASE}/out/x/b.parquet"
-    assert done == [("out/x/a.parquet", a), ("out/x/b.parquet", b)]
-    assert [c[2] for c in fake.calls if c[0] == "dirac-dms-add-file"] == [a, b, a]
-    assert any("1 upload(s) failed (attempt 1/3)" in line for line in lines)
-    with pytest.raises(J.WorkerError, match="File Catalog checksum 00000001, local"):
-        J.upload_extra_outputs(J.MANIFEST, attempts=2, wait=0, run=FakeDirac(wrong=True))
-    with pytest.raises(J.WorkerError, match="not in the File Catalog after the upload"):
-        J.upload_extra_outputs(J.MANIFEST, attempts=2, wait=0, run=FakeDirac(lost=99))
-    Path("out/batch-1.json").write_text(json.dumps({"outputs": [{"output": "/abs/x.pq"}]}))
-    assert J.main(["upload-extra", J.MANIFEST]) == 93  # not below the working directory
-    assert J.main([]) == 2
-
-
-# -- the client against the stand-in -------------------------------------------------
-def test_missing_commands_are_reported(monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert missing_commands() == list(COMMANDS)
-    with pytest.raises(BackendUnavailable, match="not on PATH"):
-        DiracClient().run(["dirac-proxy-info"])
-
-
-def test_proxy_check(standin, monkeypatch, caplog):
-    caplog.set_level(logging.DEBUG)
-    assert DiracClient().check_proxy(1.0)["timeleft"] == 86399
-    for mode, message in [
-        ("expired", "no valid DIRAC proxy"),
-        ("missing", "no valid DIRAC proxy"),
-        ("short", "expires in 0.17 h"),
-    ]:
-        monkeypatch.setenv("DIRAC_STANDIN_PROXY", mode)
-        with pytest.raises(BackendUnavailable, match=message) as err:
-            DiracClient().check_proxy(1.0)
-        assert standin["proxy"] not in str(err.value)
-        assert "x509up" not in str(err.value)
-    assert standin["proxy"] not in caplog.text
-    assert "SECRETPROXYCONTENT" not in caplog.text
-
-
-def test_upload_metadata_and_catalog_registration(tmp_path, standin):
-    client = DiracClient(retry_wait=0)
-    f = tmp_path / "run1.root"
-    f.write_bytes(os.urandom(5000))
-    lfn = f"{LFN_BASE}/data/run1.root"
-    client.add_file(lfn, f, SE)
-    ok, failed = client.lfn_metadata([lfn, f"{LFN_BASE}/nope.root"])
-    assert same_adler32(ok[lfn]["Checksum"], adler32(f))
-    assert ok[lfn]["Size"] == 5000
-    assert failed == {f"{LFN_BASE}/nope.root": "No such file or directory"}
-    many = [lfn, f"{LFN_BASE}/nope.root", f"{LFN_BASE}/nope2.root"]
-    ok, failed = client.lfn_metadata(many)  # several LFNs go through a file
-    assert list(ok) == [lfn] and len(failed) == 2
-    client.set_metadata(lfn, {"dataset": "gamma", "stage": "dl2"}, [f"{LFN_BASE}/parent.root"])
-    entry = catalog(standin["home"])[lfn]
-    assert entry["metadata"] == {"dataset": "gamma", "stage": "dl2"}
-    assert entry["ancestors"] == [f"{LFN_BASE}/parent.root"]
-    with pytest.raises(DiracError, match="refused metadata"):
-        client.set_metadata(f"{LFN_BASE}/nope.root", {"stage": "x"})
-
-
-@pytest.fixture
-def uploaded(tmp_path, standin):
-    f = tmp_path / "dl2.parquet"
-    f.write_bytes(os.urandom(20_000))
-    lfn = f"{LFN_BASE}/results/dl2/gamma/batch0.parquet"
-    client = DiracClient(retry_wait=0)
-    client.add_file(lfn, f, SE)
-    return client, lfn, adler32(f), tmp_path / "local" / "results" / "batch0.parquet"
-
-
-def test_fetch_verified(uploaded, standin):
-    client, lfn, checksum, dest = uploaded
-    assert client.fetch_verified(lfn, dest, checksum) == dest
-    assert adler32(dest) == checksum
-
-
-def test_fetch_retries_failed_downloads(uploaded, standin, monkeypatch, caplog):
-    client, lfn, checksum, dest = uploaded
-    monkeypatch.setenv("DIRAC_STANDIN_GET_FAIL", "2")
-    with caplog.at_level(logging.WARNING):
-        client.fetch_verified(lfn, dest, checksum, retries=3)
-    assert adler32(dest) == checksum
-    assert calls(standin["home"]).count("dirac-dms-get-file") == 3
-    assert "attempt 1/3" in caplog.text and "attempt 2/3" in caplog.text
-    assert "dirac-dms-directory-sync" not in calls(standin["home"])
-
-
-def test_fetch_retries_checksum_mismatch(uploaded, standin, monkeypatch, caplog):
-    client, lfn, checksum, dest = uploaded
-    monkeypatch.setenv("DIRAC_STANDIN_CORRUPT", "1")
-    with caplog.at_level(logging.WARNING):
-        client.fetch_verified(lfn, dest, checksum, retries=3)
-    assert adler32(dest) == checksum
-    assert "checksum mismatch" in caplog.text
-
-
-def test_fetch_falls_back_to_directory_sync(uploaded, standin, monkeypatch, tmp_path):
-    client, lfn, checksum, dest = uploaded
-    monkeypatch.setenv("DIRAC_STANDIN_GET_FAIL", "always")
-    client.fetch_verified(lfn, dest, checksum, retries=2, mirror_root=tmp_path / "mirror")
-    assert adler32(dest) == checksum
-    assert calls(standin["home"]).count("dirac-dms-get-file") == 2
-    assert "dirac-dms-directory-sync" in calls(standin["home"])
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        (
-            {"DIRAC_STANDIN_CORRUPT": "always", "DIRAC_STANDIN_SYNC_CORRUPT": "1"},
-            "checksum mismatch",
-        ),
-        ({"DIRAC_STANDIN_GET_FAIL": "always", "DIRAC_STANDIN_SYNC_FAIL": "1"}, "connection"),
-    ],
-)
-def test_fetch_gives_up_with_the_reason(uploaded, standin, monkeypatch, env, message):
-    client, lfn, checksum, dest = uploaded
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    with pytest.raises(DiracError, match=message) as err:
-        client.fetch_verified(lfn, dest, checksum, retries=2)
-    assert "after 2 download attempt(s) and a directory sync" in str(err.value)
-    assert not dest.exists()  # nothing that looks finished
-
-
-def _simple_job(tmp_path, name="standin.test", folder="simple"):
-    job = tmp_path / folder
-    job.mkdir()
-    (job / "run.sh").write_text("echo hello > out.txt\n")
-    jdl = job / "job.jdl"
-    jdl.write_text(
-        J.build_jdl(
-            J.JobSpec(
-                name=name,
-                executable="run.sh",
-                arguments="",
-                input_sandbox=[str(job / "run.sh")],
-                output_data=[f"{LFN_BASE}/simple/out.txt"],
-                output_se=SE,
-                cpu_time=600,
-            )
-        )
-    )
-    return jdl
-
-
-def test_submit_poll_and_retrieve(tmp_path, standin):
-    client = DiracClient(retry_wait=0)
-    job_id = client.submit(_simple_job(tmp_path))
-    seen = [client.status([job_id])[job_id]["Status"] for _ in range(3)]
-    assert seen == ["Waiting", "Running", "Done"]
-    assert client.status([job_id, "999"]).keys() == {job_id}
-    box = client.get_output(job_id, tmp_path / "sandbox")
-    assert (box / "std.out").is_file()
-    ok, _ = client.lfn_metadata([f"{LFN_BASE}/simple/out.txt"])
-    assert ok[f"{LFN_BASE}/simple/out.txt"]["Size"] == len("hello\n")
-
-
-def test_forced_failures_and_kill(tmp_path, standin, monkeypatch):
-    client = DiracClient(retry_wait=0)
-    monkeypatch.setenv("DIRAC_STANDIN_POLLS", "0")
-    monkeypatch.setenv("DIRAC_STANDIN_FORCE_STATUS", "Failed")
-    monkeypatch.setenv("DIRAC_STANDIN_FORCE_MINOR", "Job has reached the CPU limit of the queue")
-    job_id = client.submit(_simple_job(tmp_path))
-    st = client.status([job_id])[job_id]
-    assert (st["Status"], classify_status(st["Status"])) == ("Failed", "failed")
-    assert failure_reason(st["Status"], st["MinorStatus"]).startswith(
-        "killed by DIRAC at its limit"
-    )
-    monkeypatch.setenv("DIRAC_STANDIN_FORCE_STATUS", "Stalled")
-    stalled = client.submit(_simple_job(tmp_path, folder="stalled"))
-    assert client.status([stalled])[stalled]["Status"] == "Stalled"
-    client.kill([stalled])
-    assert client.status([stalled])[stalled]["Status"] == "Killed"
-
-
-def test_submit_errors_are_reported(tmp_path, standin):
-    jdl = tmp_path / "bad.jdl"
-    jdl.write_text('[ JobName = "x"; Executable = "run.sh"; InputSandbox = {"/nope/run.sh"}; ]')
-    with pytest.raises(DiracError, match="exit 2.*does not exist"):
-        DiracClient().submit(jdl)
-
-
-# -- the Snakemake executor plugin through the stand-in -------------------------------
-SNAKEFILE = """
-rule all:
-    input:
-        "results/summary.txt",
-
-
+# -- faults a real one-host DIRAC cannot show in a test: through the stand-in -------------------
+STANDIN = Path(__file__).resolve().parent / "dirac_standin" / "python3"
+ONE_JOB = """
 rule count:
     input:
-        "data/{sample}.txt",
+        "data/a.txt",
     output:
-        "results/counts/{sample}.txt",
-    log:
-        "results/logs/count/{sample}.log",
-    benchmark:
-        "results/benchmarks/count/{sample}.tsv"
+        "results/a.txt",
     shell:
-        "wc -l < {input} > {output}; echo counted {wildcards.sample} > {log}"
-
-
-rule summary:
-    input:
-        expand("results/counts/{sample}.txt", sample=["a", "b"]),
-    output:
-        "results/summary.txt",
-    log:
-        "results/logs/summary.log",
-    shell:
-        "cat {input} > {output}; echo summed > {log}"
+        "wc -l < {input} > {output}"
 """
 
 
-def make_workflow(root):
-    wf = root / "wf"
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("status", "minor", "extra", "message", "final"),
+    [
+        (
+            "Failed",
+            "Job has reached the CPU limit of the queue",
+            [],
+            "was stopped at a limit",
+            "Failed",
+        ),
+        (
+            "Stalled",
+            "Watchdog identified this job as stalled",
+            ["--dirac-stalled-timeout", "0"],
+            "stalled",
+            "Killed",
+        ),
+    ],
+)
+def test_limit_kill_and_stalled_job_through_the_standin(
+    tmp_path, status, minor, extra, message, final
+):
+    wf = tmp_path / "wf"
     (wf / "data").mkdir(parents=True)
-    (wf / "data" / "a.txt").write_text("1\n2\n3\n")
-    (wf / "data" / "b.txt").write_text("1\n2\n")
-    (wf / "Snakefile").write_text(SNAKEFILE)
-    return wf
-
-
-def run_snakemake(wf, *extra, env=None):
+    (wf / "data" / "a.txt").write_text("1\n2\n")
+    (wf / "Snakefile").write_text(ONE_JOB)
+    env = dict(
+        os.environ,
+        SHOWERFLOW_DIRAC_PYTHON=str(STANDIN),
+        DIRAC_STANDIN_HOME=str(tmp_path / "standin"),
+        DIRAC_STANDIN_STATUS=status,
+        DIRAC_STANDIN_MINOR=minor,
+    )
     cmd = [
         sys.executable,
         "-m",
@@ -777,257 +742,40 @@ def run_snakemake(wf, *extra, env=None):
         "--executor",
         "dirac",
         "--jobs",
-        "2",
+        "1",
         "--dirac-lfn-base",
-        LFN_BASE,
+        BASE,
         "--dirac-output-se",
-        SE,
-        "--dirac-retry-wait",
-        "0",
-        "--dirac-site",
-        "LCG.STANDIN.org",
-        "--dirac-banned-sites",
-        "LCG.BAD.org",
+        "SE-1",
         "--seconds-between-status-checks",
         "1",
+        "--show-failed-logs",
         *extra,
     ]
-    return subprocess.run(cmd, cwd=wf, capture_output=True, text=True, env=env, timeout=600)
-
-
-@pytest.mark.e2e
-def test_executor_runs_a_workflow_as_dirac_jobs(tmp_path, standin):
-    wf = make_workflow(tmp_path)
-    res = run_snakemake(wf, env=dict(os.environ, DIRAC_STANDIN_GET_FAIL="1"))
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-4000:]
-    assert (wf / "results" / "summary.txt").read_text() == "3\n2\n"
-    assert (wf / "results" / "logs" / "count" / "a.log").read_text() == "counted a\n"
-    assert (wf / "results" / "benchmarks" / "count" / "b.tsv").read_text().startswith("s\t")
-    assert "submitted to DIRAC as job" in out and "Adler-32 verified" in out
-    cat = catalog(standin["home"])
-    summary = cat[f"{LFN_BASE}/results/summary.txt"]
-    assert summary["metadata"]["stage"] == "summary"
-    assert summary["ancestors"] == [
-        f"{LFN_BASE}/results/counts/a.txt",
-        f"{LFN_BASE}/results/counts/b.txt",
-    ]
-    assert cat[f"{LFN_BASE}/results/counts/a.txt"]["ancestors"] == [f"{LFN_BASE}/data/a.txt"]
-    assert f"{LFN_BASE}/data/a.txt" in cat  # the local input was uploaded
-    jobs = json.loads((standin["home"] / "jobs.json").read_text())
-    assert sorted(j["status"] for j in jobs.values()) == ["Done"] * 3
-    jdl = J.parse_jdl((wf / ".snakemake" / "dirac" / "3" / "job.jdl").read_text())
-    assert jdl["Site"] == ["LCG.STANDIN.org"] and jdl["BannedSites"] == ["LCG.BAD.org"]
-    assert jdl["OutputSE"] == SE and jdl["JobName"].startswith("showerflow.")
-    # the proxy never reaches a log
-    logs = out + "".join(p.read_text() for p in (wf / ".snakemake" / "log").glob("*.log"))
-    assert standin["proxy"] not in logs and "SECRETPROXYCONTENT" not in logs
-    # a second run has nothing to do
-    again = run_snakemake(wf)
-    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize(
-    ("env", "extra", "message", "final"),
-    [
-        (
-            {
-                "DIRAC_STANDIN_FORCE_STATUS": "Failed",
-                "DIRAC_STANDIN_FORCE_MINOR": "Job has reached the CPU limit of the queue",
-            },
-            [],
-            "killed by DIRAC at its limit",
-            "Failed",
-        ),
-        (
-            {"DIRAC_STANDIN_FORCE_STATUS": "Stalled"},
-            ["--dirac-stalled-timeout", "0"],
-            "stalled",
-            "Killed",
-        ),
-    ],
-)
-def test_executor_reports_failed_and_stalled_jobs(tmp_path, standin, env, extra, message, final):
-    wf = make_workflow(tmp_path)
-    env = dict(os.environ, DIRAC_STANDIN_POLLS="0", **env)
-    res = run_snakemake(wf, "results/counts/a.txt", *extra, env=env)
+    res = subprocess.run(cmd, cwd=wf, capture_output=True, text=True, env=env, timeout=300)
     out = res.stdout + res.stderr
     assert res.returncode != 0
-    assert message in out
-    assert not (wf / "results" / "counts" / "a.txt").exists()
-    jobs = json.loads((standin["home"] / "jobs.json").read_text())
-    assert [j["status"] for j in jobs.values()] == [final]
+    assert f"DIRAC job 1 {message}" in out, out[-3000:]
+    assert "stand-in: the payload was stopped" in out  # the job's std.err is shown
+    jobs = json.loads((tmp_path / "standin" / "jobs.json").read_text())
+    assert jobs["1"]["status"] == final
+    assert not (wf / "results" / "a.txt").exists()
 
 
 @pytest.mark.e2e
-def test_executor_fails_before_submission_without_proxy(tmp_path, standin):
-    wf = make_workflow(tmp_path)
-    res = run_snakemake(wf, env=dict(os.environ, DIRAC_STANDIN_PROXY="expired"))
-    out = res.stdout + res.stderr
-    assert res.returncode != 0
-    assert "DIRAC backend unreachable: no valid DIRAC proxy" in out
-    assert "dirac-proxy-init" in out
-    assert standin["proxy"] not in out
-    assert "dirac-wms-job-submit" not in calls(standin["home"])
-
-
-@pytest.mark.e2e
-def test_executor_fails_before_submission_without_dirac_commands(tmp_path, standin):
-    wf = make_workflow(tmp_path)
-    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != str(STANDIN))
-    res = run_snakemake(wf, env=dict(os.environ, PATH=path))
-    out = res.stdout + res.stderr
-    assert res.returncode != 0
-    assert "DIRAC backend unreachable" in out and "not on PATH" in out
-
-
-@pytest.mark.e2e
-def test_dirac_profile_keys_are_valid(tmp_path, standin):
-    wf = make_workflow(tmp_path)
+def test_dirac_profile_keys_are_valid(tmp_path):
+    """Every key of profiles/dirac is an option Snakemake and the plugin know (dry run)."""
+    wf = tmp_path / "wf"
+    (wf / "data").mkdir(parents=True)
+    (wf / "data" / "a.txt").write_text("1\n")
+    (wf / "Snakefile").write_text(ONE_JOB)
     profile = Path(__file__).resolve().parents[1] / "profiles" / "dirac"
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", str(profile), "-n"],
         cwd=wf,
         capture_output=True,
         text=True,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "count" in res.stdout + res.stderr
-
-
-# -- batch manifests: per-file outputs the rule does not declare -----------------------
-BATCH_SNAKEFILE = """
-import json
-import os
-
-
-rule all:
-    input:
-        "results/merged.txt",
-
-
-rule batch:
-    input:
-        "data/a.txt",
-        "data/b.txt",
-    output:
-        manifest="results/batch/batch-x1.json",
-    log:
-        "results/logs/batch.log",
-    run:
-        records = []
-        for src, name in [(input[0], "a"), (input[1], "b"), (None, "c")]:
-            out = f"results/batch/{name}-1f3e.parquet"
-            text = open(src).read() if src else "no catalogued input\\n"
-            with open(out, "w") as f:
-                f.write(f"processed {name}: {text}")
-            st = os.stat(out)
-            records.append(
-                {
-                    "file": src or "/local/disk/c.dl1",
-                    "output": out,
-                    "state": [st.st_size, st.st_mtime_ns],
-                    "n_rows": 1,
-                }
-            )
-        tmp = output.manifest + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"outputs": records, "failed": []}, f, indent=1, sort_keys=True)
-        os.replace(tmp, output.manifest)
-        with open(log[0], "w") as f:
-            f.write("batch done\\n")
-
-
-rule merge:
-    input:
-        "results/batch/batch-x1.json",
-    output:
-        "results/merged.txt",
-    run:
-        with open(input[0]) as f:
-            records = json.load(f)["outputs"]
-        with open(output[0], "w") as out:
-            for rec in records:
-                with open(rec["output"]) as f:
-                    out.write(f.read())
-"""
-
-
-@pytest.mark.e2e
-def test_executor_ships_files_listed_by_batch_manifests(tmp_path, standin):
-    wf = make_workflow(tmp_path)
-    (wf / "Snakefile").write_text(BATCH_SNAKEFILE)
-    env = dict(os.environ, DIRAC_STANDIN_CORRUPT="1", DIRAC_STANDIN_GET_MATCH="b-1f3e.parquet")
-    res = run_snakemake(wf, env=env)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-4000:]
-    batch = wf / "results" / "batch"
-    expected = {
-        "a": "processed a: 1\n2\n3\n",
-        "b": "processed b: 1\n2\n",
-        "c": "processed c: no catalogued input\n",
-    }
-    for name, text in expected.items():
-        assert (batch / f"{name}-1f3e.parquet").read_text() == text
-    # the next job (also on DIRAC) read them through the manifest
-    assert (wf / "results" / "merged.txt").read_text() == "".join(expected.values())
-    # the manifest's states are the local files' states
-    manifest = json.loads((batch / "batch-x1.json").read_text())
-    assert len(manifest["outputs"]) == 3
-    for rec in manifest["outputs"]:
-        st = os.stat(wf / rec["output"])
-        assert rec["state"] == [st.st_size, st.st_mtime_ns]
-    # the corrupted download of b was retried
-    lfn_b = f"{LFN_BASE}/results/batch/b-1f3e.parquet"
-    gets = [c for c in _call_log(standin["home"]) if c[0] == "dirac-dms-get-file"]
-    assert gets.count(["dirac-dms-get-file", lfn_b]) == 2
-    assert f"checksum mismatch for {lfn_b}" in out
-    assert "3 file(s) listed by batch manifests downloaded, Adler-32 verified" in out
-    # the catalog: uploaded from the worker, with metadata and their input as ancestor
-    cat = catalog(standin["home"])
-    for name, parent in [("a", "data/a.txt"), ("b", "data/b.txt")]:
-        entry = cat[f"{LFN_BASE}/results/batch/{name}-1f3e.parquet"]
-        assert same_adler32(entry["Checksum"], adler32(batch / f"{name}-1f3e.parquet"))
-        assert entry["ancestors"] == [f"{LFN_BASE}/{parent}"]
-        assert entry["metadata"]["stage"] == "batch" and entry["metadata"]["dirac_job"] == "1"
-    orphan = cat[f"{LFN_BASE}/results/batch/c-1f3e.parquet"]
-    assert orphan["ancestors"] == [] and orphan["metadata"]["stage"] == "batch"
-    assert "no ancestor for" in out and "'/local/disk/c.dl1' has no LFN" in out
-    # the catalog copy of the manifest is the local one (local states), with its metadata
-    entry = cat[f"{LFN_BASE}/results/batch/batch-x1.json"]
-    assert same_adler32(entry["Checksum"], adler32(batch / "batch-x1.json"))
-    assert entry["metadata"]["stage"] == "batch"
-    assert entry["ancestors"] == [f"{LFN_BASE}/data/a.txt", f"{LFN_BASE}/data/b.txt"]
-    # the merge job got the listed files as input data, and they are its ancestors
-    merge_jdl = next(
-        J.parse_jdl(p.read_text())
-        for p in (wf / ".snakemake" / "dirac").glob("*/job.jdl")
-        if "merge" in p.read_text()
-    )
-    assert f"LFN:{LFN_BASE}/results/batch/c-1f3e.parquet" in merge_jdl["InputData"]
-    assert (
-        f"{LFN_BASE}/results/batch/a-1f3e.parquet"
-        in cat[f"{LFN_BASE}/results/merged.txt"]["ancestors"]
-    )
-    again = run_snakemake(wf)
-    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
-
-
-@pytest.mark.e2e
-def test_executor_fails_a_batch_whose_listed_file_cannot_be_fetched(tmp_path, standin):
-    wf = make_workflow(tmp_path)
-    (wf / "Snakefile").write_text(BATCH_SNAKEFILE)
-    env = dict(
-        os.environ,
-        DIRAC_STANDIN_GET_FAIL="always",
-        DIRAC_STANDIN_GET_MATCH="a-1f3e.parquet",
-        DIRAC_STANDIN_SYNC_FAIL="1",
-    )
-    res = run_snakemake(wf, "results/batch/batch-x1.json", "--dirac-download-retries", "1", env=env)
-    out = res.stdout + res.stderr
-    assert res.returncode != 0
-    assert "outputs could not be retrieved" in out
-    assert f"could not fetch {LFN_BASE}/results/batch/a-1f3e.parquet" in out
-    assert not (wf / "results" / "batch" / "batch-x1.json").exists()  # no manifest without files
-    assert not (wf / "results" / "batch" / "a-1f3e.parquet").exists()

@@ -1,0 +1,3 @@
+"""Execution backends that need more than a Snakemake plugin from PyPI: DIRAC (``dirac/``)."""
+
+__all__: list[str] = []
