@@ -34,7 +34,6 @@ true-energy bins with at least 100 gammas) is within 0.5 % of the best.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 import sys
@@ -45,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from throughput import by_hand, hand_batch, run_batch  # bench/throughput.py
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "config" / "models"
@@ -294,14 +294,14 @@ def bench_toy(tmp, name, cand, roles, repeat, train_jobs):
     row = {}
     e_metrics, row["train_cpu"], row["train_wall"] = timed(
         lambda: stages.run_train(
-            [tmp / "te.json"], e_cfg, work / "e.joblib", work / "e.json", n_jobs=train_jobs
+            roles["energy_tables"], e_cfg, work / "e.joblib", work / "e.json", n_jobs=train_jobs
         )  # fmt: skip
     )
-    stages.run_training_data(roles["classification"], work / "tc", work / "tc.json",
-                             energy_model=work / "e.joblib")  # fmt: skip
+    tc = by_hand(stages.run_training_data, roles["classification"], work / "tc",
+                 energy_model=work / "e.joblib")  # fmt: skip
     c_metrics, c_cpu, c_wall = timed(
         lambda: stages.run_train(
-            [work / "tc.json"], c_cfg, work / "c.joblib", work / "c.json", n_jobs=train_jobs
+            tc, c_cfg, work / "c.joblib", work / "c.json", n_jobs=train_jobs
         )  # fmt: skip
     )
     row["train_cpu"] += c_cpu
@@ -313,19 +313,23 @@ def bench_toy(tmp, name, cand, roles, repeat, train_jobs):
     row["size_mb"] = sum(os.path.getsize(work / f) for f in ("e.joblib", "c.joblib")) / 2**20
     perf = [f for files in roles["performance"].values() for f in files]
     best_cpu = np.inf
+    rec = hand_batch(perf, work / "dl2")  # outside the timing: it checksums the files
     for _ in range(repeat):
         shutil.rmtree(work / "dl2", ignore_errors=True)
         _, cpu, _wall = timed(
-            lambda: stages.run_dl2(
-                perf, work / "e.joblib", work / "c.joblib", work / "dl2", work / "dl2.json"
+            lambda: run_batch(
+                stages.run_dl2,
+                rec,
+                work / "dl2",
+                energy=work / "e.joblib",
+                classifier=work / "c.joblib",
             )  # fmt: skip
         )
         best_cpu = min(best_cpu, cpu)
-    manifest = json.loads((work / "dl2.json").read_text())
     dl2 = {}
-    for rec in manifest["outputs"]:
-        ds = next(d for d, files in roles["performance"].items() if rec["file"] in files)
-        dl2.setdefault(ds, []).append(pd.read_parquet(rec["output"]))
+    for file in perf:
+        ds = next(d for d, files in roles["performance"].items() if file in files)
+        dl2.setdefault(ds, []).append(pd.read_parquet(rec["outputs"][str(file)]))
     dl2 = {k: pd.concat(v, ignore_index=True) for k, v in dl2.items()}
     n_events = sum(len(v) for v in dl2.values())
     row["dl2_events"], row["dl2_cpu"] = n_events, best_cpu
@@ -355,9 +359,8 @@ def magic_tables(tmp):
     out = []
     for particle in ("gamma", "proton"):
         folder = tmp / f"magic-{particle}"
-        m = stages.run_training_data([str(MAGIC)], folder, folder / "m.json", "name",
-                                     spec=magic_spec(particle))  # fmt: skip
-        out += [rec["output"] for rec in m["outputs"]]
+        batch = stages.batch_of_files([str(MAGIC)], str(folder), "name", spec=magic_spec(particle))
+        out += run_batch(stages.run_training_data, batch, folder, spec=magic_spec(particle))
     return out
 
 
@@ -493,7 +496,7 @@ def bench_models(args):
         print(f"simulating {args.fraction:g} of the demo's runs ...", flush=True)
         prod = make_production(tmp / "dl1", args.fraction)
         roles = split_roles(prod)
-        stages.run_training_data(roles["energy"], tmp / "te", tmp / "te.json")
+        roles["energy_tables"] = by_hand(stages.run_training_data, roles["energy"], tmp / "te")
         rows, magic = {}, {}
         tables = magic_tables(tmp) if MAGIC.exists() and not args.skip_magic else []
         for name in names:
