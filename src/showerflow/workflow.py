@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .catalog import ROLES
+from .catalog import ROLES, list_folder
 from .config import ConfigError
 from .pipeline import datasets_with_role
 
@@ -123,8 +123,6 @@ def check_simtel_dataset(config, name):
         ``<results>/dl1_ctapipe/<name>``, its ``format`` is ``ctapipe_hdf5`` and its
         ``pattern`` matches ``*.dl1.h5``.
     """
-    import fnmatch
-
     from .simtel import DL1_SUFFIX, dl1_folder
 
     spec = config["datasets"][name]
@@ -240,7 +238,10 @@ def dataset_files(config, dataset, strict=True):
     """The input files of a dataset found in its folders (``pattern``), sorted.
 
     They are the catalog's inputs, so that adding, removing or replacing a file reruns the
-    catalog (Snakemake compares their modification times and the list itself).
+    catalog (Snakemake compares their modification times and the list itself). Entries
+    that match the pattern but are no readable file (a dangling symbolic link, a loop of
+    links, a directory) are left out here, never raising: the catalog job names them as
+    bad inputs (:func:`showerflow.catalog.folder_problems`).
 
     Parameters
     ----------
@@ -263,12 +264,7 @@ def dataset_files(config, dataset, strict=True):
             raise ConfigError(
                 f"config: key 'datasets.{dataset}.folders': folder '{folder}' does not exist"
             )
-        with os.scandir(folder) as it:
-            paths += [
-                os.path.join(folder, e.name)
-                for e in it
-                if fnmatch.fnmatch(e.name, spec["pattern"]) and e.is_file()
-            ]
+        paths += list_folder(folder, spec["pattern"])[0]
     return sorted(paths)
 
 
