@@ -17,7 +17,7 @@ report: "report/workflow.rst"
 
 
 validate(config, "config/schemas/config.schema.yaml")
-check_config(config)
+check_config(config, files=workflow.is_main_process)
 
 R = config["results"].rstrip(os.sep) or "."
 
