@@ -61,8 +61,9 @@ def open_dl1(path):
     except FileNotFoundError as err:
         raise ContractError(path, "file does not exist") from err
     except Exception as err:  # uproot raises many kinds on garbage
+        text = " ".join(str(err).split())  # uproot's messages span lines
         raise ContractError(
-            path, f"not a readable ROOT file ({type(err).__name__}: {err})"
+            path, f"not a readable ROOT file ({type(err).__name__}: {text})"
         ) from err
 
 
@@ -226,11 +227,23 @@ def check_simulation(path, rec):
         if not (np.isfinite(x) and (x >= low if inclusive else x > low) and x <= high):
             raise ContractError(path, f"simulation.{key} = {x!r}, expected {expected}")
     if not rec["energy_min"] < rec["energy_max"]:
-        raise ContractError(path, "simulation.energy_min must be < energy_max")
+        raise ContractError(
+            path,
+            f"simulation.energy_min must be < energy_max (energy_min = {rec['energy_min']!r}, "
+            f"energy_max = {rec['energy_max']!r})",
+        )
     if rec["spectral_index"] > -1:
-        raise ContractError(path, "simulation.spectral_index must be <= -1 (sign included)")
+        raise ContractError(
+            path,
+            f"simulation.spectral_index must be <= -1 (sign included), not "
+            f"{rec['spectral_index']!r}",
+        )
     if rec["viewcone_min"] > rec["viewcone_max"]:
-        raise ContractError(path, "simulation.viewcone_min must be <= viewcone_max")
+        raise ContractError(
+            path,
+            f"simulation.viewcone_min must be <= viewcone_max (viewcone_min = "
+            f"{rec['viewcone_min']!r}, viewcone_max = {rec['viewcone_max']!r})",
+        )
 
 
 def read_simulation(path, handle=None):

@@ -65,7 +65,7 @@ IMAGE_RULES = {
 
 def _ids(df, i):
     keys = [k for k in ("obs_id", "event_id", "tel_id") if k in df.columns]
-    return " ".join(f"{k}={df[k].iloc[i]}" for k in keys)
+    return " ".join(f"{k}={df[k].to_numpy()[i]}" for k in keys)
 
 
 def _entry(tree, col, df, i, first_entry, value, expected, n_bad):
@@ -245,11 +245,9 @@ def order_problem(events, images, first_event=0, first_image=0, every_event=True
     back = np.flatnonzero(np.diff(idx) < 0)
     if len(back):
         i = int(back[0]) + 1
-        later = events.iloc[int(idx[i - 1])]
         return (
             f"tree 'images': entry {first_image + i} ({_ids(images, i)}) comes after an image "
-            f"of a later event (obs_id={later['obs_id']} event_id={later['event_id']}); "
-            f"{expected}"
+            f"of a later event ({_ids(events, int(idx[i - 1]))}); {expected}"
         )
     return None
 
