@@ -20,7 +20,7 @@ report: "report/workflow.rst"
 # --config values arrive as text (`skip_bad_files=true`, nested mappings): typed first
 coerce_strings(config, load_schema("config"))
 validate(config, "config/schemas/config.schema.yaml")
-check_config(config)
+check_config(config, files=workflow.is_main_process)
 
 R = config["results"].rstrip(os.sep) or "."
 

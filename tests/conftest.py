@@ -49,6 +49,13 @@ def write_root(path, trees):
     return path
 
 
+def renumber(trees, obs_id):
+    """Give a run's trees (``read_trees``) another run number, in all three trees."""
+    for name in ("simulation", "events", "images"):
+        trees[name]["obs_id"] = np.full(len(trees[name]["obs_id"]), obs_id)
+    return trees
+
+
 def read_trees(path):
     """All trees of a DL1 file as {tree: {column: array}}."""
     with uproot.open(path) as f:

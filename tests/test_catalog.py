@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import read_trees, write_root
+from conftest import read_trees, renumber, write_root
 
 from showerflow import catalog as cat
 from showerflow.contracts import ContractError
@@ -80,7 +80,7 @@ def test_bookkeeping_disagreement_names_file_and_key(tmp_path, small_production)
     good = small_production["gamma"]
     trees = read_trees(good[0])
     trees["simulation"]["energy_max"] = trees["simulation"]["energy_max"] * 2
-    trees["simulation"]["obs_id"] = np.array([999])
+    renumber(trees, 999)
     odd = write_root(tmp_path / "odd_run.root", trees)
     table, _ = cat.build_catalog(good + [str(odd)])
     with pytest.raises(ContractError, match=r"odd_run.root: simulation.energy_max = .* disagrees"):
@@ -102,7 +102,7 @@ def test_odd_run_is_named_even_when_it_sorts_first(tmp_path, small_production):
     good = small_production["gamma"]
     trees = read_trees(good[0])
     trees["simulation"]["spectral_index"] = np.array([-2.5])
-    trees["simulation"]["obs_id"] = np.array([998])
+    renumber(trees, 998)
     odd = write_root(tmp_path / "a_first.root", trees)
     table, _ = cat.build_catalog([str(odd)] + good)
     problems = cat.bookkeeping_problems(table, "gamma")
@@ -129,7 +129,7 @@ def test_catalog_stage_skips_disagreeing_run_when_asked(tmp_path, small_producti
         (folder / Path(f).name).symlink_to(f)
     trees = read_trees(small_production["gamma"][0])
     trees["simulation"]["max_scatter_range"] = trees["simulation"]["max_scatter_range"] / 2
-    trees["simulation"]["obs_id"] = np.array([997])
+    renumber(trees, 997)
     write_root(folder / "z_odd.root", trees)
     spec = {
         "folders": [str(folder)],

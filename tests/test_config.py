@@ -189,3 +189,138 @@ def test_snakefmt_clean():
         cwd=REPO,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _tree_state(folder):
+    return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+def _own_config(config, tmp_path):
+    """The shipped config reading its model and performance YAMLs from copies."""
+    c = copy.deepcopy(config)
+    for name, path in c["models"].items():
+        (tmp_path / f"{name}.yaml").write_text((REPO / path).read_text())
+        c["models"][name] = str(tmp_path / f"{name}.yaml")
+    (tmp_path / "performance.yaml").write_text((REPO / c["performance"]["config"]).read_text())
+    c["performance"]["config"] = str(tmp_path / "performance.yaml")
+    return c
+
+
+def _edit_yaml(path, change):
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda c, t: _edit_yaml(
+                t / "energy.yaml",
+                lambda d: d["estimator"]["parameters"].update(n_trees=100),
+            ),
+            r"energy.yaml: key 'estimator.parameters",
+        ),
+        (
+            lambda c, t: _edit_yaml(
+                t / "classifier.yaml",
+                lambda d: d["estimator"].update({"class": "sklearn.nope.Forest"}),
+            ),
+            r"classifier.yaml: key 'estimator.class'",
+        ),
+        (
+            lambda c, t: _edit_yaml(
+                t / "classifier.yaml",
+                lambda d: d["estimator"].update(
+                    {"class": "sklearn.linear_model.LinearRegression", "parameters": {}}
+                ),
+            ),
+            r"classifier.yaml: key 'estimator.class'",
+        ),
+        (
+            lambda c, t: (t / "energy.yaml").unlink(),
+            r"config: key 'models.energy': file .*energy.yaml does not exist",
+        ),
+        (
+            lambda c, t: _edit_yaml(t / "performance.yaml", lambda d: d.update(obs_time=3)),
+            r"config: key 'performance.config': .*performance.yaml: unknown key 'obs_time'; "
+            r"allowed keys at the top level: .*observation_time",
+        ),
+        (
+            lambda c, t: (t / "performance.yaml").unlink(),
+            r"config: key 'performance.config': file .*performance.yaml does not exist",
+        ),
+        (
+            lambda c, t: c["datasets"]["proton"].update(query='particle == "proton" and'),
+            r"config: key 'datasets.proton.query': query 'particle == \"proton\" and' is not a "
+            r"valid pandas query over the catalog \(SyntaxError.*allowed: a boolean expression "
+            r"of the columns .*zenith",
+        ),
+        (
+            lambda c, t: c["datasets"]["proton"].update(query="zenit == 20"),
+            r"datasets.proton.query'.*name 'zenit' is not defined",
+        ),
+        (
+            lambda c, t: c["datasets"]["gamma"].update(
+                simulated=None, folders=[str(t / "no_such_folder")]
+            ),
+            r"config: key 'datasets.gamma.folders': folder '.*no_such_folder' does not exist; "
+            r"expected an existing folder",
+        ),
+    ],
+    ids=[
+        "model-parameter",
+        "model-class",
+        "model-kind",
+        "model-missing",
+        "performance-key",
+        "performance-missing",
+        "query-syntax",
+        "query-column",
+        "folder-missing",
+    ],
+)
+def test_every_file_the_config_names_is_checked_writing_nothing(config, tmp_path, change, message):
+    c = _own_config(config, tmp_path)
+    check_config(c)  # the copies are good
+    change(c, tmp_path)
+    before = _tree_state(tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        check_config(c)
+    assert _tree_state(tmp_path) == before  # looking writes nothing
+
+
+def test_folders_are_checked_only_where_files_are_read(config, tmp_path):
+    c = copy.deepcopy(config)
+    c["simulation"]["enabled"] = False
+    for name, spec in c["datasets"].items():
+        spec["folders"] = [str(tmp_path / name)]
+        (tmp_path / name).mkdir()
+    c["datasets"]["gamma"]["folders"] = [str(tmp_path / "elsewhere")]
+    check_config(c, files=False)  # a remote job: its node need not see the folders
+    with pytest.raises(ConfigError, match="datasets.gamma.folders"):
+        check_config(c)
+    (tmp_path / "elsewhere").mkdir()
+    check_config(c)
+    # simulated folders are made by the workflow: not checked
+    check_config(config)
+
+
+def test_snakemake_dry_run_stops_on_a_bad_model_yaml_before_any_job(tmp_path):
+    """`snakemake -n` fails on a bad model YAML with the file, the key and what is allowed,
+    and nothing is written in the working directory but Snakemake's own metadata."""
+    from workflow_helpers import make_config, snakemake
+
+    make_config(tmp_path)
+    _edit_yaml(
+        tmp_path / "models" / "energy.yaml",
+        lambda d: d["estimator"]["parameters"].update(n_jobs=4),
+    )
+    before = [p for p in _tree_state(tmp_path) if ".snakemake" not in p[0]]
+    res = snakemake(tmp_path, "-n", check=False)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert re.search(r"models/energy.yaml: key 'estimator.parameters.n_jobs'", out), out[-3000:]
+    assert [p for p in _tree_state(tmp_path) if ".snakemake" not in p[0]] == before
+    assert not (tmp_path / "results").exists()

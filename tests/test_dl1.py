@@ -137,6 +137,11 @@ def test_iterate_dl1_rejects_images_out_of_event_order(tmp_path, good):
     order = np.concatenate([np.flatnonzero(~first), np.flatnonzero(first)])
     trees["images"] = {k: v[order] for k, v in im.items()}
     bad = write_root(tmp_path / "shuffled.root", trees)
-    with pytest.raises(ContractError, match=r"shuffled.root: image entry \d+ .*in the order"):
+    # found at the first chunk: its first event finds no image where its images must be
+    with pytest.raises(
+        ContractError,
+        match=r"shuffled.root: tree 'events': entry 0 .* has no image among image entries "
+        r"0 to \d+, .*in the order of tree 'events'",
+    ):
         for _ in dl1.iterate_dl1(bad, 25):
             pass

@@ -12,24 +12,39 @@ every role and splits its *events* by a hash of ``(obs_id, event_id)``
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import hashlib
+import os
+import stat
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .contracts import BOOKKEEPING_KEYS, IMAGE_FRAME, ContractError
+from .contracts import (
+    BOOKKEEPING_KEYS,
+    BOOKKEEPING_PROBLEM,
+    IMAGE_FRAME,
+    SIMULATION_COLUMNS,
+    ContractError,
+)
 from .formats import format_of
 
 __all__ = [
     "ROLES",
+    "QUERY_COLUMNS",
+    "list_folder",
     "scan_folders",
+    "folder_problems",
+    "check_query",
     "adler32",
     "catalog_entry",
     "build_catalog",
     "select",
     "bookkeeping_problems",
+    "duplicate_problems",
     "frame_problems",
     "check_bookkeeping",
     "identity_fraction",
@@ -44,25 +59,105 @@ __all__ = [
 ROLES = ("energy", "classification", "performance")
 
 
-def scan_folders(folders, pattern="*.root"):
+def list_folder(folder, pattern="*.root"):
+    """The entries of one folder matching ``pattern`` (not recursive): files and problems.
+
+    An entry that matches the pattern but is no readable file is a bad input, never
+    silently left out: a dangling symbolic link (its target is gone), a loop of links,
+    a directory, or anything else ``stat`` refuses. Listing never follows a link
+    further than ``stat`` does and never raises for an entry.
+
+    Parameters
+    ----------
+    folder : str or Path
+        An existing folder.
+    pattern : str
+        ``fnmatch`` pattern of the file names.
+
+    Returns
+    -------
+    (list of str, list of dict)
+        The regular files (links to regular files included), sorted; and
+        ``{"file": path, "reason": ...}`` of every other matching entry, sorted by path.
+    """
+    files, problems = [], []
+    with os.scandir(folder) as it:
+        entries = [e for e in it if fnmatch.fnmatch(e.name, pattern)]
+    for e in entries:
+        path = os.path.join(folder, e.name)
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            if e.is_symlink():
+                target = os.readlink(path)
+                if err.errno == errno.ELOOP:
+                    reason = f"symbolic link to '{target}' is a loop of links ({err.strerror})"
+                else:
+                    reason = f"dangling symbolic link: its target '{target}' does not exist"
+            else:
+                reason = f"cannot be read ({err.strerror})"
+            problems.append({"file": path, "reason": reason + "; expected a DL1 file"})
+            continue
+        if stat.S_ISREG(st.st_mode):
+            files.append(path)
+        else:
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            problems.append(
+                {
+                    "file": path,
+                    "reason": f"is {kind} matching pattern {pattern!r}; expected a DL1 file",
+                }
+            )
+    return sorted(files), sorted(problems, key=lambda p: p["file"])
+
+
+def scan_folders(folders, pattern="*.root", problems=None):
     """List the files matching ``pattern`` in ``folders`` (not recursive), sorted.
 
     Parameters
     ----------
     folders : list of str or Path
     pattern : str
+    problems : list, optional
+        If given, the matching entries that are no readable file (:func:`list_folder`)
+        are appended to it.
 
     Returns
     -------
     list of str
+
+    Raises
+    ------
+    FileNotFoundError
+        For a folder that does not exist.
     """
     paths = []
     for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
+        if not Path(folder).is_dir():
             raise FileNotFoundError(f"input folder '{folder}' does not exist")
-        paths.extend(str(p) for p in folder.glob(pattern) if p.is_file())
+        files, bad = list_folder(folder, pattern)
+        paths.extend(files)
+        if problems is not None:
+            problems.extend(bad)
     return sorted(paths)
+
+
+def folder_problems(folders, pattern="*.root"):
+    """The entries of existing ``folders`` matching ``pattern`` that are no readable file.
+
+    Folders that do not exist are left out (a missing folder is a config error,
+    :func:`showerflow.workflow.check_config`).
+
+    Returns
+    -------
+    list of dict
+        ``{"file", "reason"}``, sorted by path.
+    """
+    out = []
+    for folder in folders:
+        if os.path.isdir(folder):
+            out.extend(list_folder(folder, pattern)[1])
+    return sorted(out, key=lambda p: p["file"])
 
 
 def adler32(path, chunk=1 << 20):
@@ -103,7 +198,8 @@ def build_catalog(paths, skip_bad_files=False, spec=None):
     ----------
     paths : list of str
     skip_bad_files : bool
-        If False, the first bad file raises its ContractError.
+        If False, the first bad file raises its ContractError (an ``OSError`` reading a
+        file is one too).
     spec : dict, optional
         The dataset (format and its options); default ROOT.
 
@@ -115,12 +211,68 @@ def build_catalog(paths, skip_bad_files=False, spec=None):
     rows, bad = [], []
     for path in paths:
         try:
-            rows.append(catalog_entry(path, spec))
+            try:
+                rows.append(catalog_entry(path, spec))
+            except OSError as err:  # a file that vanished or cannot be read
+                raise ContractError(path, f"cannot be read ({err})") from err
         except ContractError as err:
             if not skip_bad_files:
                 raise
             bad.append({"file": str(path), "reason": err.problem})
     return pd.DataFrame(rows), bad
+
+
+#: Columns a dataset's query may name, with their kinds (``U`` text, ``i`` integer, ``f``
+#: float): the simulation record, the file's identity and counts, and what the ctapipe
+#: formats add (a format's catalog has a subset of the last group).
+QUERY_COLUMNS = {
+    **{k: v[0] for k, v in SIMULATION_COLUMNS.items()},
+    "uuid": "U",
+    "name": "U",
+    "path": "U",
+    "n_events": "i",
+    "n_images": "i",
+    "size": "i",
+    "checksum": "U",
+    IMAGE_FRAME: "U",
+    "geometry": "U",
+    "n_runs": "i",
+    "data_model_version": "U",
+    "n_showers_histogram": "f",
+    "bookkeeping_source": "U",
+    BOOKKEEPING_PROBLEM: "U",
+}
+
+
+def check_query(query, source="query"):
+    """Check a dataset's query without any file: its syntax and the names it uses.
+
+    The query is evaluated (pandas ``DataFrame.query``) on an empty catalog with every
+    column of :data:`QUERY_COLUMNS`, which reads nothing.
+
+    Parameters
+    ----------
+    query : str or None
+    source : str
+        Where it came from (a config key), named in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``source``, the query, pandas' complaint and the columns allowed.
+    """
+    if not query:
+        return
+    dtypes = {"U": object, "i": np.int64, "f": np.float64}
+    empty = pd.DataFrame({c: pd.Series(dtype=dtypes[k]) for c, k in QUERY_COLUMNS.items()})
+    try:
+        empty.query(query)
+    except Exception as err:
+        raise ValueError(
+            f"{source}: query {query!r} is not a valid pandas query over the catalog "
+            f"({type(err).__name__}: {err}); allowed: a boolean expression of the columns "
+            f"{', '.join(sorted(QUERY_COLUMNS))}, e.g. 'particle == \"gamma\" and zenith == 20'"
+        ) from None
 
 
 def select(catalog, query):
@@ -189,14 +341,18 @@ def frame_problems(catalog, dataset=""):
     ]
 
 
-def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
+def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6, identity=None):
     """Files whose simulation bookkeeping disagrees with the rest of their dataset.
 
     The reference value of each key is the one most files share, so one odd file is
-    named as odd whichever its position. Repeated run numbers (``obs_id``) are reported
-    too: a run counted twice would double its showers in the effective area. Files
-    whose image parameters are in another frame than the rest (:func:`frame_problems`)
-    are reported as well.
+    named as odd whichever its position. Files whose image parameters are in another
+    frame than the rest (:func:`frame_problems`) are reported as well. Then, among the
+    files with no such problem, repeated run numbers (``obs_id``; a run counted twice
+    would double its showers in the effective area) and, with ``identity``, repeated
+    identities (two files with one UUID would share their outputs): of the files sharing
+    one, the first path in sort order is kept and each other one is reported, naming the
+    kept file (:func:`duplicate_problems`); which one is kept never depends on the order
+    the files were listed in.
 
     Parameters
     ----------
@@ -207,11 +363,13 @@ def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
     keys : iterable of str
     rtol : float
         Relative tolerance for numbers.
+    identity : {"uuid", "name"}, optional
+        The dataset's identity column, which must be unique too.
 
     Returns
     -------
     list of dict
-        ``{"file": path, "reason": ...}``, at most one per file, in catalog order.
+        ``{"file": path, "reason": ...}``, at most one per file, sorted by path.
     """
     problems = {}
     if catalog.empty:
@@ -227,31 +385,75 @@ def bookkeeping_problems(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
             ok = np.isclose(values.to_numpy(float), float(ref), rtol=rtol, atol=0)
         else:
             ok = (values == ref).to_numpy()
+        ref = ref.item() if hasattr(ref, "item") else ref
         for i in np.flatnonzero(~ok):
             row = catalog.iloc[i]
+            value = row[key].item() if hasattr(row[key], "item") else row[key]
             problems.setdefault(
                 row["path"],
-                f"simulation.{key} = {row[key]!r} disagrees with {ref!r} of the other runs "
+                f"simulation.{key} = {value!r} disagrees with {ref!r} of the other runs "
                 f"of dataset '{dataset}' (every run must share {', '.join(keys)})",
             )
-    dup = (catalog["obs_id"].duplicated(keep="first") & catalog["obs_id"].notna()).to_numpy()
-    for i in np.flatnonzero(dup):
-        row = catalog.iloc[i]
-        first = catalog.loc[catalog["obs_id"] == row["obs_id"], "path"].iloc[0]
-        problems.setdefault(
-            row["path"], f"run obs_id={row['obs_id']} is also {first} (a run must appear once)"
-        )
-    return [{"file": p, "reason": r} for p, r in problems.items()]
+    clean = catalog[~catalog["path"].isin(list(problems))]
+    columns = [("obs_id", "run")]
+    if identity is not None and identity in catalog.columns:
+        columns.append((identity, "file identity"))
+    for column, what in columns:
+        for p in duplicate_problems(clean, column, what):
+            problems.setdefault(p["file"], p["reason"])
+        clean = clean[~clean["path"].isin(list(problems))]
+    return [{"file": p, "reason": problems[p]} for p in sorted(problems)]
 
 
-def check_bookkeeping(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6):
+def duplicate_problems(catalog, column, what="run"):
+    """Files sharing a value of ``column`` with another: all but the first path are named.
+
+    Parameters
+    ----------
+    catalog : pandas.DataFrame
+        ``path``, ``checksum`` and ``column``.
+    column : str
+        ``obs_id``, ``uuid`` or ``name``.
+    what : str
+        What the column identifies, for the message.
+
+    Returns
+    -------
+    list of dict
+        ``{"file", "reason"}`` of every file but the first path (in sort order) of each
+        group sharing a value; the reason names the kept file and says whether the file
+        is a byte-identical copy of it.
+    """
+    rows = catalog[catalog[column].notna()].sort_values("path")
+    out = []
+    for value, group in rows.groupby(column, sort=True):
+        if len(group) < 2:
+            continue
+        kept = group.iloc[0]
+        for _, row in group.iloc[1:].iterrows():
+            same = "checksum" in row and row["checksum"] == kept["checksum"]
+            how = "a byte-identical copy of" if same else "other content than"
+            out.append(
+                {
+                    "file": row["path"],
+                    "reason": (
+                        f"{what} {column}={value} is also {kept['path']} ({how} it), which is "
+                        f"kept: of the files sharing a {what}, the catalog keeps the first "
+                        f"path in sort order; a {what} must appear once"
+                    ),
+                }
+            )
+    return sorted(out, key=lambda p: p["file"])
+
+
+def check_bookkeeping(catalog, dataset="", keys=BOOKKEEPING_KEYS, rtol=1e-6, identity=None):
     """Raise for the first file of :func:`bookkeeping_problems`, naming it and the key.
 
     Raises
     ------
     ContractError
     """
-    problems = bookkeeping_problems(catalog, dataset, keys, rtol)
+    problems = bookkeeping_problems(catalog, dataset, keys, rtol, identity)
     if problems:
         raise ContractError(problems[0]["file"], problems[0]["reason"])
 

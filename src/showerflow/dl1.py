@@ -22,11 +22,13 @@ from .contracts import (
     SIMULATION_TREE,
     ContractError,
 )
+from .validity import check_values
 
 __all__ = [
     "open_dl1",
     "file_uuid",
     "read_simulation",
+    "check_simulation",
     "read_tree",
     "read_events",
     "read_images",
@@ -59,8 +61,9 @@ def open_dl1(path):
     except FileNotFoundError as err:
         raise ContractError(path, "file does not exist") from err
     except Exception as err:  # uproot raises many kinds on garbage
+        text = " ".join(str(err).split())  # uproot's messages span lines
         raise ContractError(
-            path, f"not a readable ROOT file ({type(err).__name__}: {err})"
+            path, f"not a readable ROOT file ({type(err).__name__}: {text})"
         ) from err
 
 
@@ -144,6 +147,8 @@ def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_star
         kind = _TREES[name][col][0]
         if kind == "U":
             df[col] = df[col].astype(str)
+        elif kind == "i":
+            df[col] = _integers(path, name, col, df[col], entry_start or 0)
         elif kind == "f" and df[col].dtype.kind not in "fiu":
             raise ContractError(
                 path, f"column '{name}.{col}' has dtype {df[col].dtype}, expected numbers"
@@ -156,6 +161,89 @@ def read_tree(path, name, columns=None, handle=None, entry_stop=None, entry_star
         ):
             raise ContractError(path, f"column '{name}.{col}' is all NaN")
     return df
+
+
+def _integers(path, name, col, values, first_entry=0):
+    """An integer column as int64, or a ContractError naming what it holds instead.
+
+    Integers stored as floating point are accepted when every value is a whole number.
+    """
+    kind = values.dtype.kind
+    if kind in "iub":
+        return values.astype(np.int64)
+    x = values.to_numpy()
+    if kind == "f":
+        bad = ~np.isfinite(x) | (x != np.round(x))
+        if not bad.any():
+            return values.astype(np.int64)
+        i = int(np.argmax(bad))
+        raise ContractError(
+            path,
+            f"column '{name}.{col}' entry {first_entry + i} is {float(x[i])!r}, expected an "
+            f"integer ({_TREES[name][col][2]})",
+        )
+    sample = x[0] if len(x) else None
+    raise ContractError(
+        path,
+        f"column '{name}.{col}' holds {type(sample).__name__ if sample is not None else kind} "
+        f"values such as {sample!r} (dtype {values.dtype}), expected integers "
+        f"({_TREES[name][col][2]})",
+    )
+
+
+#: Simulation fields that must be finite numbers, with the range each must lie in.
+_SIMULATION_RANGES = {
+    "energy_min": (0.0, np.inf, False, "an energy > 0 TeV"),
+    "energy_max": (0.0, np.inf, False, "an energy > 0 TeV"),
+    "spectral_index": (-np.inf, np.inf, True, "a finite index"),
+    "max_scatter_range": (0.0, np.inf, False, "a radius > 0 m"),
+    "viewcone_min": (0.0, 180.0, True, "an angle in [0, 180] deg"),
+    "viewcone_max": (0.0, 180.0, True, "an angle in [0, 180] deg"),
+    "zenith": (0.0, 90.0, True, "a zenith angle in [0, 90] deg"),
+    "azimuth": (-360.0, 360.0, True, "an azimuth in [-360, 360] deg"),
+}
+
+
+def check_simulation(path, rec):
+    """Refuse a simulation record with impossible bookkeeping.
+
+    Parameters
+    ----------
+    path : str or Path
+    rec : dict
+        One value per ``SIMULATION_COLUMNS`` key.
+
+    Raises
+    ------
+    ContractError
+        Naming the field, its value and what was expected.
+    """
+    if rec["n_showers"] <= 0:
+        raise ContractError(path, f"simulation.n_showers = {rec['n_showers']}, must be > 0")
+    if rec["shower_reuse"] < 1:
+        raise ContractError(path, f"simulation.shower_reuse = {rec['shower_reuse']}, must be >= 1")
+    for key, (low, high, inclusive, expected) in _SIMULATION_RANGES.items():
+        x = float(rec[key])
+        if not (np.isfinite(x) and (x >= low if inclusive else x > low) and x <= high):
+            raise ContractError(path, f"simulation.{key} = {x!r}, expected {expected}")
+    if not rec["energy_min"] < rec["energy_max"]:
+        raise ContractError(
+            path,
+            f"simulation.energy_min must be < energy_max (energy_min = {rec['energy_min']!r}, "
+            f"energy_max = {rec['energy_max']!r})",
+        )
+    if rec["spectral_index"] > -1:
+        raise ContractError(
+            path,
+            f"simulation.spectral_index must be <= -1 (sign included), not "
+            f"{rec['spectral_index']!r}",
+        )
+    if rec["viewcone_min"] > rec["viewcone_max"]:
+        raise ContractError(
+            path,
+            f"simulation.viewcone_min must be <= viewcone_max (viewcone_min = "
+            f"{rec['viewcone_min']!r}, viewcone_max = {rec['viewcone_max']!r})",
+        )
 
 
 def read_simulation(path, handle=None):
@@ -175,12 +263,7 @@ def read_simulation(path, handle=None):
     if len(df) != 1:
         raise ContractError(path, f"tree 'simulation' has {len(df)} entries, expected exactly 1")
     rec = {k: v.item() if hasattr(v, "item") else v for k, v in df.iloc[0].items()}
-    if rec["n_showers"] <= 0:
-        raise ContractError(path, "simulation.n_showers must be > 0")
-    if not rec["energy_min"] < rec["energy_max"]:
-        raise ContractError(path, "simulation.energy_min must be < energy_max")
-    if rec["spectral_index"] > -1:
-        raise ContractError(path, "simulation.spectral_index must be <= -1 (sign included)")
+    check_simulation(path, rec)
     return rec
 
 
@@ -263,8 +346,9 @@ def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
     Raises
     ------
     ContractError
-        If a tree or column is missing, or an image belongs to no event of the file or is
-        not stored with the other images of its event.
+        If a tree or column is missing, a value is impossible
+        (:func:`showerflow.validity.check_values`), or an image belongs to no event of
+        the file or is not stored with the other images of its event.
     """
     handle = handle if handle is not None else open_dl1(path)
     ev_tree = _tree(handle, path, EVENTS_TREE)
@@ -290,6 +374,7 @@ def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
             outside = np.flatnonzero(~np.isin(_event_keys(images), keys))
             if len(outside):
                 _image_order_error(path, img_start + int(outside[0]), images.iloc[outside[0]])
+            check_values(path, events, images, first_event=start, first_image=img_start)
             img_start = n_images
             yield events, images
             continue
@@ -302,6 +387,7 @@ def iterate_dl1(path, chunk_size=None, entry_stop=None, handle=None):
         images = read_tree(
             path, IMAGES_TREE, entry_start=img_start, entry_stop=img_stop, tree=img_tree
         )
+        check_values(path, events, images, first_event=start, first_image=img_start)
         img_start = img_stop
         yield events, images
     if entry_stop is None and img_start < n_images:
@@ -327,7 +413,9 @@ def inspect_dl1(path):
     Checks: readable ROOT, not truncated (the header's end-of-file offset equals the
     file size), the three trees with every contract column, readable data with the
     expected dtypes and no all-NaN column, exactly one simulation entry with sane
-    bookkeeping, at least one event.
+    bookkeeping (:func:`check_simulation`), at least one event, physically possible
+    values, events and images of the file's run only, each event once, and images
+    stored with their event in event order (:func:`showerflow.validity.check_values`).
 
     Parameters
     ----------
@@ -347,10 +435,12 @@ def inspect_dl1(path):
         )
     rec = read_simulation(path, handle=handle)
     info = {"uuid": file_uuid(path, handle)}
-    for name in (EVENTS_TREE, IMAGES_TREE):
-        df = read_tree(path, name, handle=handle)
-        info[f"n_{name}"] = len(df)
-    if info["n_events"] == 0:
+    events = read_tree(path, EVENTS_TREE, handle=handle)
+    if len(events) == 0:
         raise ContractError(path, "tree 'events' has zero events")
-    info.update(rec)
+    images = read_tree(path, IMAGES_TREE, handle=handle)
+    # the whole file at once: every value, the run, and the image order whatever the
+    # chunk size a later stage reads it with
+    check_values(path, events, images, strict=True, obs_id=rec["obs_id"])
+    info.update(n_events=len(events), n_images=len(images), **rec)
     return info

@@ -113,14 +113,20 @@ def run_catalog(
     if paths is None:
         paths = cat.scan_folders(spec["folders"], spec["pattern"])
     paths = sorted(map(str, paths))
-    table, bad = cat.build_catalog(paths, skip_bad_files=skip_bad_files, spec=spec)
+    # entries of the folders that match the pattern but are no file (dangling links,
+    # loops of links, directories): bad inputs too, though no job can take them as input
+    bad = cat.folder_problems(spec["folders"], spec.get("pattern", "*.root"))
+    if bad and not skip_bad_files:
+        raise ContractError(bad[0]["file"], bad[0]["reason"])
+    table, bad_files = cat.build_catalog(paths, skip_bad_files=skip_bad_files, spec=spec)
+    bad += bad_files
     table = cat.select(table, spec.get("query"))
     if table.empty:
         raise ContractError(
             ",".join(map(str, spec["folders"])),
             f"dataset '{dataset}': no readable file matches query {spec.get('query')!r}",
         )
-    problems = cat.bookkeeping_problems(table, dataset)
+    problems = cat.bookkeeping_problems(table, dataset, identity=spec.get("identity"))
     if problems and not skip_bad_files:
         raise ContractError(problems[0]["file"], problems[0]["reason"])
     if problems:

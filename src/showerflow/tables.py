@@ -42,7 +42,9 @@ def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it to ``path`` on success.
 
     A job killed while writing leaves only a ``.tmp`` file, never a file under the final
-    name that looks finished.
+    name that looks finished. An ``OSError`` while writing (a full disk, a file size
+    limit, a folder that cannot be made) is raised again naming the file being written,
+    which the writers' own messages often do not (``No space left on device``).
 
     Parameters
     ----------
@@ -53,16 +55,30 @@ def atomic_path(path):
     ------
     Path
         Where to write.
+
+    Raises
+    ------
+    OSError
+        The same ``errno`` (and class), its message ``writing <path>: <reason>``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        raise _naming(err, path) from err
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            if tmp.exists():
+                tmp.unlink()
+
+
+def _naming(err, path):
+    """``err`` as an OSError of the same errno (so the same class) naming ``path``."""
+    message = f"writing {path}: {err.strerror or err}"
+    return OSError(message) if err.errno is None else OSError(err.errno, message)
 
 
 def _jsonable(obj):

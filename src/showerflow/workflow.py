@@ -13,12 +13,15 @@ import os
 
 import numpy as np
 
-from .catalog import ROLES
+from .catalog import ROLES, list_folder
 from .config import ConfigError
 from .pipeline import datasets_with_role
 
 __all__ = [
     "check_config",
+    "check_queries",
+    "check_side_configs",
+    "check_folders",
     "datasets_with_role",
     "performance_dataset",
     "performance_dl2",
@@ -48,18 +51,107 @@ def analysis_config(config):
     return out
 
 
-def check_config(config):
-    """Cross-field checks the JSON schema cannot express.
+def check_config(config, files=True):
+    """Cross-field checks the JSON schema cannot express, and every file the config names.
+
+    Run when the Snakefile is read, before any job: besides the cross-field checks,
+    every dataset's query (:func:`check_queries`), the model YAMLs and the performance
+    YAML (:func:`check_side_configs`) and, with ``files``, the dataset folders
+    (:func:`check_folders`). Nothing is written.
 
     Parameters
     ----------
     config : dict
         Validated analysis config.
+    files : bool
+        Check that the dataset folders exist (the main Snakemake process; a remote job
+        on a node without them needs none).
 
     Raises
     ------
     ConfigError
+        Naming the key and what is allowed.
     """
+    _check_cross_fields(config)
+    check_queries(config)
+    check_side_configs(config)
+    if files:
+        check_folders(config)
+
+
+def check_queries(config):
+    """Every dataset's query is a valid pandas query over catalog columns.
+
+    Raises
+    ------
+    ConfigError
+        ``config: key 'datasets.<name>.query': ...`` with the columns allowed.
+    """
+    from .catalog import check_query
+
+    for name, spec in config["datasets"].items():
+        try:
+            check_query(spec.get("query"), source=f"config: key 'datasets.{name}.query'")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+
+def check_side_configs(config):
+    """The model YAMLs and the performance YAML the config names load and validate.
+
+    Raises
+    ------
+    ConfigError
+        ``<file>: key '...': ...`` (a model YAML: schema, estimator) or ``config: key
+        'performance.config': <file>: ...``.
+    """
+    from .contracts import ContractError
+    from .models import check_model_configs
+
+    check_model_configs(config["models"])
+    path = config["performance"].get("config")
+    if path is None:
+        return
+    if not os.path.isfile(path):
+        raise ConfigError(f"config: key 'performance.config': file {path} does not exist")
+    from .performance.config import load_performance_config
+
+    try:
+        load_performance_config(path)
+    except ContractError as err:
+        raise ConfigError(f"config: key 'performance.config': {err}") from None
+
+
+def check_folders(config):
+    """The folders of every dataset read from disk exist (not those the workflow fills).
+
+    A simulated dataset's folder (``simulated`` with ``simulation.enabled``) and a
+    sim_telarray dataset's DL1 folder are written by the workflow; their
+    ``simtel.folders`` must exist.
+
+    Raises
+    ------
+    ConfigError
+        ``config: key 'datasets.<name>.folders': folder '...' does not exist``.
+    """
+    sim = config.get("simulation", {})
+    for name, spec in config["datasets"].items():
+        if spec.get("simulated") and sim.get("enabled"):
+            continue
+        if spec.get("simtel"):
+            key, folders = f"datasets.{name}.simtel.folders", spec["simtel"]["folders"]
+        else:
+            key, folders = f"datasets.{name}.folders", spec["folders"]
+        for folder in folders:
+            if not os.path.isdir(folder):
+                what = "a file, not a folder" if os.path.exists(folder) else "does not exist"
+                raise ConfigError(
+                    f"config: key '{key}': folder '{folder}' {what}; expected an existing "
+                    "folder of input files"
+                )
+
+
+def _check_cross_fields(config):
     datasets = config["datasets"]
     for name, spec in datasets.items():
         total = sum(spec["roles"][r] for r in ROLES)
@@ -123,8 +215,6 @@ def check_simtel_dataset(config, name):
         ``<results>/dl1_ctapipe/<name>``, its ``format`` is ``ctapipe_hdf5`` and its
         ``pattern`` matches ``*.dl1.h5``.
     """
-    import fnmatch
-
     from .simtel import DL1_SUFFIX, dl1_folder
 
     spec = config["datasets"][name]
@@ -240,7 +330,10 @@ def dataset_files(config, dataset, strict=True):
     """The input files of a dataset found in its folders (``pattern``), sorted.
 
     They are the catalog's inputs, so that adding, removing or replacing a file reruns the
-    catalog (Snakemake compares their modification times and the list itself).
+    catalog (Snakemake compares their modification times and the list itself). Entries
+    that match the pattern but are no readable file (a dangling symbolic link, a loop of
+    links, a directory) are left out here, never raising: the catalog job names them as
+    bad inputs (:func:`showerflow.catalog.folder_problems`).
 
     Parameters
     ----------
@@ -263,12 +356,7 @@ def dataset_files(config, dataset, strict=True):
             raise ConfigError(
                 f"config: key 'datasets.{dataset}.folders': folder '{folder}' does not exist"
             )
-        with os.scandir(folder) as it:
-            paths += [
-                os.path.join(folder, e.name)
-                for e in it
-                if fnmatch.fnmatch(e.name, spec["pattern"]) and e.is_file()
-            ]
+        paths += list_folder(folder, spec["pattern"])[0]
     return sorted(paths)
 
 

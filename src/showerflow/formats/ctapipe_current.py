@@ -48,6 +48,7 @@ from ..contracts import (
     PARTICLES,
     ContractError,
 )
+from ..validity import check_values
 from . import thrown
 from .base import DL1, event_index, event_keys, open_hdf5, reconstruct_stereo
 from .ctapipe_v1 import PRIMARY_IDS
@@ -805,6 +806,7 @@ def iterate(path, options, chunk_size=100_000, entry_stop=None):
         for start in range(0, total, chunk_size):
             events, images = f.chunk(start, min(start + chunk_size, total))
             events, images = _finish(f, events, images)
+            check_values(path, events, images, strict=False, first_event=start)
             yield DL1(rec, events, images, f.uuid, _extra(f, total))
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..contracts import EVENT_COLUMNS, IMAGE_COLUMNS, IMAGE_FRAME, PARTICLES, ContractError
+from ..validity import check_values
 from . import thrown
 from .base import DL1, chunked, event_keys, open_hdf5, reconstruct_stereo
 
@@ -310,7 +311,9 @@ def read(path, options=None, entry_stop=None):
             if kind == "i":
                 df[col] = df[col].fillna(-1).astype(np.int64)
     extra = {IMAGE_FRAME: "camera", "geometry": "showerflow.stereo"}
-    return DL1(rec, events.reset_index(drop=True), images, str(uuid) if uuid else None, extra)
+    events = events.reset_index(drop=True)
+    check_values(path, events, images, strict=False)
+    return DL1(rec, events, images, str(uuid) if uuid else None, extra)
 
 
 def inspect(path, options=None):

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..contracts import EVENT_COLUMNS, IMAGE_COLUMNS, PARTICLES, SIMULATION_COLUMNS, ContractError
+from ..validity import check_values
 from .base import DL1, chunked, merge_options, open_hdf5
 
 __all__ = ["inspect", "read", "iterate", "DEFAULT_OPTIONS", "ENERGY_UNITS", "FILE_TYPES"]
@@ -265,6 +266,7 @@ def read(path, options=None, entry_stop=None):
             images[col] = df[col].to_numpy()
     rec = {k: np.nan for k in SIMULATION_COLUMNS}
     rec["particle"] = opts["particle"]
+    check_values(path, events, images, strict=False)
     return DL1(rec, events, images, None)
 
 
