@@ -146,6 +146,7 @@ def _workdir(tmp_path):
     (tmp_path / "config").mkdir()
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     base["performance"]["config"] = str(REPO / "config" / "performance.yaml")
+    base["models"] = {k: str(REPO / v) for k, v in base["models"].items()}
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(base))
     (tmp_path / "a.yaml").write_text("files_per_job: 7\nacceptance: 0.5\n")
     (tmp_path / "b.yaml").write_text("acceptance: 0.8\ndl2: {chunk_size: 10}\n")

@@ -69,6 +69,10 @@ PROGRESS_SECONDS = 10.0
 
 #: Event-level columns copied onto each image of a training table.
 _EVENT_COLUMNS_FOR_IMAGES = ["true_energy", "reco_h_max", "multiplicity"]
+#: DL2 column types (docs/dl2.md): 64-bit ids and floats, a 32-bit multiplicity.
+_DL2_DTYPES = {
+    name: {"i": np.int64, "f": np.float64}[kind] for name, (kind, _, _) in DL2_COLUMNS.items()
+} | {"multiplicity": np.int32}
 
 
 def write_json(obj, path):
@@ -935,7 +939,8 @@ def dl2_events(events, images, energy_model, classifier, path="", n_jobs=1):
     out = events[[c for c in DL2_COLUMNS if c in events.columns]].reset_index(drop=True)
     out["reco_energy"] = energy
     out["gammaness"] = gammaness
-    return out[list(DL2_COLUMNS)]
+    # the documented types (docs/dl2.md), whatever the format's reader gave
+    return out[list(DL2_COLUMNS)].astype(_DL2_DTYPES)
 
 
 def dl2_chunks(

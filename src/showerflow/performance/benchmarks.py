@@ -29,7 +29,7 @@ __all__ = [
     "grouped_quantiles",
     "angular_resolution_table",
     "energy_bias_resolution_table",
-    "benchmarks",
+    "compute_benchmarks",
     "benchmark_tables",
 ]
 
@@ -144,7 +144,7 @@ def energy_bias_resolution_table(gammas, energy_bins, fov_bins, energy_type="tru
     return table
 
 
-def benchmarks(gammas, cfg, gh_cuts=None, theta_cuts=None, fov_bins=None, energy_type="true"):
+def compute_benchmarks(gammas, cfg, gh_cuts=None, theta_cuts=None, fov_bins=None, energy_type="true"):
     """Angular resolution and energy bias/resolution of the gammas, per FoV-offset bin.
 
     Parameters
@@ -197,7 +197,7 @@ def benchmark_tables(gammas, cuts, cfg, fov_bins):
     """
     out = {}
     for energy_type, suffix in (("true", ""), ("reco", "_reco")):
-        ang, ebr = benchmarks(gammas, cfg, cuts.gh, cuts.theta, fov_bins, energy_type)
+        ang, ebr = compute_benchmarks(gammas, cfg, cuts.gh, cuts.theta, fov_bins, energy_type)
         out["angular_resolution" + suffix] = ang
         out["energy_bias_resolution" + suffix] = ebr
     return out
