@@ -50,4 +50,5 @@ include: "rules/ctapipe_export.smk"
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        products=final_products,
+        per_file=per_file_outputs,

@@ -220,26 +220,29 @@ def publish_inputs(wildcards):
     }
 
 
-def final_outputs():
-    """The default target: every per-file output, the models, the merged DL2, the
-    performance products, every plot and the report's config."""
+def per_file_outputs(wildcards):
+    """Every stage's per-file outputs (known once the catalogs are made)."""
+    targets = []
+    for stage in pl.STAGES.values():
+        for ds in datasets_with_role(config, stage.role):
+            targets += stage_outputs(stage.name, ds)
+    return targets
 
-    def inner(wildcards):
-        targets = []
-        for stage in pl.STAGES.values():
-            for ds in datasets_with_role(config, stage.role):
-                targets += stage_outputs(stage.name, ds)
-        for model in pl.MODELS.values():
-            targets += [f"{R}/{model.path}", f"{R}/{model.metrics}"]
-        for ds in datasets_with_role(config, "performance"):
-            targets.append(f"{R}/dl2/{ds}.parquet")
-        targets += [f"{R}/plots/{name}.png" for name in MODEL_PLOTS]
-        # rules/performance.smk: the cuts, IRFs, tables and plots
-        targets += PERFORMANCE_TARGETS
-        targets += ctapipe_export_targets(config)
-        return targets + [f"{R}/report/config.yaml"]
 
-    return inner
+def final_products(wildcards):
+    """The models, the merged DL2, the performance products, every plot and the
+    report's config: known before any catalog, so --rulegraph and --dag show the stages
+    (an input function waiting for a checkpoint hides only its own targets)."""
+    targets = []
+    for model in pl.MODELS.values():
+        targets += [f"{R}/{model.path}", f"{R}/{model.metrics}"]
+    for ds in datasets_with_role(config, "performance"):
+        targets.append(f"{R}/dl2/{ds}.parquet")
+    targets += [f"{R}/plots/{name}.png" for name in MODEL_PLOTS]
+    # rules/performance.smk: the cuts, IRFs, tables and plots
+    targets += PERFORMANCE_TARGETS
+    targets += ctapipe_export_targets(config)
+    return targets + [f"{R}/report/config.yaml"]
 
 
 # the plots of rule plot_models (the performance plots are in PERFORMANCE_TARGETS)

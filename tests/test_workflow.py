@@ -7,6 +7,7 @@ config fails before any job, the rule graph renders).
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -224,8 +225,11 @@ def test_corrupt_input_stops_before_any_model(tmp_path, small_production):
 
 def test_logs_show_progress_and_training_threads(run):
     """Long stages log counts and rates; training runs on the rule's 2 threads."""
-    sim = (run / "logs" / "simulate" / "proton.log").read_text()
-    assert "proton run 8/8 " in sim and "4800000 showers" in sim and "showers/s" in sim
+    sims = sorted((run / "logs" / "simulate" / "proton").glob("run*.log"))  # one job per run
+    assert len(sims) == 8
+    sim = "".join(p.read_text() for p in sims)
+    thrown = [int(n) for n in re.findall(r"(\d+) showers thrown", sim)]
+    assert len(thrown) == 8 and sum(thrown) == 4800000 and sim.count("showers/s") == 8
     energy = (run / "logs" / "models" / "energy.log").read_text()
     fits_ = [line for line in energy.splitlines() if "telescope type" in line]
     assert any("2 threads" in line for line in fits_)

@@ -556,13 +556,15 @@ def train(images, cfg, n_jobs=1, log=None):
     -------
     dict
         The model: ``estimators`` per type, ``features``, ``config``, ``versions``,
-        ``metrics`` (filled by the caller), ``n_train``/``n_test`` per type.
+        ``metrics`` (filled by the caller), ``counts`` (``n_train``/``n_test`` per type)
+        and ``timing`` (``fit_seconds``/``threads`` per type; :func:`save_model` leaves
+        it out of the file, so the same data make the same file).
     """
     seed = cfg["seed"]
     mask = quality_mask(images, cfg["quality_cuts"])
     images = images[mask]
     test = shower_test_mask(images["obs_id"], images["event_id"], cfg["test_fraction"], seed)
-    estimators, counts = {}, {}
+    estimators, counts, timing = {}, {}, {}
     types = sorted(images["tel_type"].unique())
     for tel_type in types:
         sel = (images["tel_type"] == tel_type).to_numpy()
@@ -608,12 +610,8 @@ def train(images, cfg, n_jobs=1, log=None):
                 finite.sum() / max(dt, 1e-9),
             )
         estimators[tel_type] = est
-        counts[tel_type] = {
-            "n_train": int(finite.sum()),
-            "n_test": int((sel & test).sum()),
-            "fit_seconds": round(dt, 3),
-            "threads": int(n_jobs),
-        }
+        counts[tel_type] = {"n_train": int(finite.sum()), "n_test": int((sel & test).sum())}
+        timing[tel_type] = {"fit_seconds": round(dt, 3), "threads": int(n_jobs)}
     return {
         "kind": cfg["kind"],
         "estimators": estimators,
@@ -621,6 +619,7 @@ def train(images, cfg, n_jobs=1, log=None):
         "config": cfg,
         "versions": software_versions(cfg["estimator"]["class"]),
         "counts": counts,
+        "timing": timing,
         "metrics": {},
     }
 
@@ -885,10 +884,49 @@ def software_versions(estimator_class=None):
     return out
 
 
+def _zero_tree_padding(obj):
+    """Zero the padding bytes of every scikit-learn tree in ``obj``, in place.
+
+    A ``Tree``'s node array is a C struct with padding that ``fit`` leaves uninitialised;
+    pickled as is, two identical fits give different bytes. Walks ensembles
+    (``estimators_``, lists, object arrays) down to their trees.
+    """
+    from sklearn.tree._tree import Tree
+
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)) or (
+            isinstance(item, np.ndarray) and item.dtype == object
+        ):
+            stack.extend(np.asarray(item, dtype=object).ravel())
+            continue
+        tree = getattr(item, "tree_", None)
+        if isinstance(tree, Tree):
+            state = tree.__getstate__()
+            nodes = state["nodes"]
+            clean = np.zeros(nodes.shape, nodes.dtype)
+            for name in nodes.dtype.names:
+                clean[name] = nodes[name]
+            tree.__setstate__({**state, "nodes": clean})
+        for attr in ("estimators_", "estimator_"):
+            sub = getattr(item, attr, None)
+            if sub is not None:
+                stack.append(sub)
+
+
 def save_model(model, path):
-    """Save a model with joblib, atomically."""
+    """Save a model with joblib, atomically; the same fit gives the same bytes.
+
+    The fit times (``timing``) are left out (they belong in the metrics JSON) and the
+    trees' padding bytes zeroed, so retraining on the same tables rewrites the same file
+    and nothing made from the model is redone.
+    """
     from .tables import atomic_path
 
+    model = {k: v for k, v in model.items() if k != "timing"}
+    for est in model["estimators"].values():
+        _zero_tree_padding(est)
     with atomic_path(path) as tmp:
         joblib.dump(model, tmp, compress=3)
 

@@ -897,7 +897,9 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1, receipts=N
     metrics["feature_importance_method"] = {
         t: models.importance_method(model["estimators"][t]) for t in metrics["feature_importances"]
     }
-    metrics["per_tel_type"] = model["counts"]
+    metrics["per_tel_type"] = {
+        t: {**c, **model["timing"].get(t, {})} for t, c in model["counts"].items()
+    }
     metrics["training_inputs"] = [str(p) for p in inputs]
     metrics["left_out"] = failed
     model["metrics"] = metrics
