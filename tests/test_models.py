@@ -1,6 +1,7 @@
 """Models: split by shower, feature building, per-event combination, metrics."""
 
 import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -144,7 +144,9 @@ def energy_bias_resolution_table(gammas, energy_bins, fov_bins, energy_type="tru
     return table
 
 
-def compute_benchmarks(gammas, cfg, gh_cuts=None, theta_cuts=None, fov_bins=None, energy_type="true"):
+def compute_benchmarks(
+    gammas, cfg, gh_cuts=None, theta_cuts=None, fov_bins=None, energy_type="true"
+):
     """Angular resolution and energy bias/resolution of the gammas, per FoV-offset bin.
 
     Parameters
