@@ -78,11 +78,15 @@ def role_outputs(stage):
 
 
 def catalogs_of(role):
-    """The catalogs of the datasets with a role, as ancient inputs: the jobs read them to
-    list their inputs (also on a remote node), a rewritten catalog alone reruns nothing.
+    """The catalog checkpoints' outputs (catalog and summary) of the datasets with a role,
+    as ancient inputs: the jobs read them to list their inputs (also on a remote node,
+    where a checkpoint counts as done only when all its outputs came along), a rewritten
+    catalog alone reruns nothing.
     """
     return [
-        ancient(f"{R}/catalog/{ds}.parquet") for ds in datasets_with_role(config, role)
+        ancient(f"{R}/catalog/{ds}.{ext}")
+        for ds in datasets_with_role(config, role)
+        for ext in ("parquet", "json")
     ]
 
 
