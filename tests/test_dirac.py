@@ -321,6 +321,33 @@ def test_owner_kill_is_not_reported_as_a_limit():
     assert "42" in said and "owner or an administrator" in said and "runtime" not in said
 
 
+def test_running_job_killed_by_its_owner_is_told_from_a_limit_by_its_history():
+    """A running job its owner kills ends 'Failed; Received Kill signal' with nothing else
+    in its history (seen on the one-host DIRAC 9.1 server), as a job stopped at a site's
+    time limit does: a kill long before the limit it asked for is not the limit."""
+    final = ("47", "Failed", "Received Kill signal")
+    history = [
+        ["Matched", "Assigned", "Unknown", "2026-12-02 13:45:13", "Matcher"],
+        ["Running", "Application", "Unknown", "2026-12-02 13:45:15", "JobWrapper"],
+        ["Failed", "Received Kill signal", "Unknown", "2026-12-02 13:45:31", "JobWrapper"],
+    ]
+    said = failure_reason(*final, history=history, time_limit=3600)  # 16 s of an hour
+    assert "owner or an administrator" in said and "not by a limit" in said
+    assert "runtime" not in said.split("not by a limit")[0]
+    at_limit = failure_reason(*final, history=history, time_limit=20)  # 16 s of 20 s
+    assert "raise the rule's runtime" in at_limit
+    assert "raise the rule's runtime" in failure_reason(*final)  # history unknown
+    failed = [
+        history[1],
+        ["Failed", "Application Finished With Errors", "Failed", "2026-12-02 13:45:20", "JW"],
+    ]
+    said = failure_reason("49", "Failed", "Application Finished With Errors", history=failed,
+                          time_limit=3600)  # fmt: skip
+    assert "the job's command exited with an error" in said  # a quick failure is no kill
+    marked = [["Killed", "Marked for termination", "Unknown", "2026-12-02 13:45:20", "JM"]]
+    assert "owner" in failure_reason("48", "Killed", "Marked for termination", history=marked)
+
+
 def test_limit_kill_says_to_raise_the_runtime():
     said = failure_reason(
         "43", "Failed", "Job has reached the CPU limit of the queue", site="LCG.X.org"

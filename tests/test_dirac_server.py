@@ -17,6 +17,7 @@ from dirac_server import HOME, REPO, SE, Server, skip_reason, snakemake_dirac
 
 from showerflow.catalog import adler32, catalog_entry
 from showerflow.executors.dirac import jdl as J
+from showerflow.executors.dirac.batches import BATCH_FIELDS
 from showerflow.executors.dirac.checks import PreflightError, check_jdl_readback, preflight
 from showerflow.executors.dirac.client import DiracError
 from showerflow.executors.dirac.datasets import (
@@ -48,7 +49,13 @@ def server():
 def indexed(server):
     """The metadata fields showerflow sets and queries, indexed as a VO's catalog manager would."""
     have = server.client.meta_fields()["file"]
-    wanted = {**DEFAULT_FIELDS, **DL1_FIELDS, "models_sha256": "VARCHAR(64)", "part": "VARCHAR(32)"}
+    wanted = {
+        **DEFAULT_FIELDS,
+        **BATCH_FIELDS,  # the executor checks these before it submits
+        **DL1_FIELDS,
+        "models_sha256": "VARCHAR(64)",
+        "part": "VARCHAR(32)",
+    }
     todo = {k: v for k, v in wanted.items() if k not in have}
     if todo:
         server.client.meta_index(todo)

@@ -902,7 +902,12 @@ def run_train(inputs, model_config, output, metrics_output, n_jobs=1, receipts=N
     }
     metrics["training_inputs"] = [str(p) for p in inputs]
     metrics["left_out"] = failed
-    model["metrics"] = metrics
+    # the model file holds no fit time (the same tables give the same file); the
+    # metrics JSON has them
+    model["metrics"] = {
+        **metrics,
+        "per_tel_type": {t: dict(c) for t, c in model["counts"].items()},
+    }
     model["provenance"] = record(config=cfg, inputs=inputs)
     models.save_model(model, output)
     write_json(metrics, metrics_output)

@@ -446,6 +446,7 @@ class Executor(RemoteExecutor):
             "hook": hook,
             "batch": {"record": batch, "staging": staging[0]} if batch else None,
             "key": key,
+            "time_limit": 60 * float(runtime),  # seconds: a kill long before is not a limit
         }
         return text, aux
 
@@ -699,12 +700,20 @@ class Executor(RemoteExecutor):
         except DiracError as err:
             self.logger.warning(f"dirac: no output sandbox for job {aux['dirac_id']}: {err}")
         self._forget(aux)
+        history = None
+        if st.get("Status") != "Done":  # a kill on request shows only in the history
+            try:
+                history = self.client.logging_info(aux["dirac_id"])
+            except DiracError as err:
+                self.logger.warning(f"dirac: no status history of job {aux['dirac_id']}: {err}")
         reason = failure_reason(
             aux["dirac_id"],
             st.get("Status", ""),
             st.get("MinorStatus", ""),
             st.get("ApplicationStatus", ""),
             st.get("Site", ""),
+            history=history,
+            time_limit=aux.get("time_limit"),
         )
         self.report_job_error(info, msg=reason, aux_logs=self._shown_logs(aux))
 

@@ -12,6 +12,7 @@ __all__ = [
     "classify_status",
     "failure_reason",
     "fetch_failure_reason",
+    "killed_on_request",
 ]
 
 #: DIRAC job states that have not started running.
@@ -71,7 +72,56 @@ def _exit_code(application_status):
     return None
 
 
-def failure_reason(job_id, status, minor="", application="", site=""):
+def _seconds_run(history):
+    """Seconds from the first ``Running`` entry of a status history to its last entry."""
+    from datetime import datetime
+
+    times = []
+    for row in history or []:
+        try:
+            times.append((str(row[0]), datetime.fromisoformat(str(row[3]))))
+        except (IndexError, ValueError):
+            continue
+    start = next((t for status, t in times if status == "Running"), None)
+    return None if start is None or not times else (times[-1][1] - start).total_seconds()
+
+
+def killed_on_request(history, time_limit=None):
+    """Whether a job that did not finish was killed on request, not at a limit.
+
+    A running job that its owner kills ends ``Failed; Received Kill signal`` on a real
+    DIRAC (9.1, seen on the one-host server of ``tools/dirac``: the JobWrapper got SIGTERM,
+    and neither the history nor the job's attributes record who asked), as a job whose
+    pilot the site stops at a time limit does. The history does tell them apart when it
+    holds a ``Killed`` status or a ``Marked for termination`` minor status (a job killed
+    before it ran), or when a job that received the kill signal had run for less than
+    half the time it asked for: no time limit stops a job that early.
+
+    Parameters
+    ----------
+    history : list of sequence, optional
+        ``[[status, minor, application, time, source], ...]`` (``Dirac().getJobLoggingInfo``);
+        None when not known.
+    time_limit : float, optional
+        Seconds of wall clock the job asked for (its rule's runtime).
+
+    Returns
+    -------
+    bool
+    """
+    for row in history or []:
+        status = str(row[0]) if len(row) > 0 else ""
+        minor = str(row[1]) if len(row) > 1 else ""
+        if status == "Killed" or "marked for termination" in minor.lower():
+            return True
+    signalled = any("received kill signal" in str(row[1]).lower() for row in history or [])
+    ran = _seconds_run(history)
+    return signalled and bool(time_limit) and ran is not None and ran < 0.5 * float(time_limit)
+
+
+def failure_reason(
+    job_id, status, minor="", application="", site="", history=None, time_limit=None
+):
     """One line saying why a DIRAC job did not finish, and what to do about it.
 
     Parameters
@@ -79,6 +129,10 @@ def failure_reason(job_id, status, minor="", application="", site=""):
     job_id : str
     status, minor, application, site : str
         DIRAC's ``Status``, ``MinorStatus``, ``ApplicationStatus`` and ``Site``.
+    history : list of sequence, optional
+        The job's status history; with ``time_limit`` (seconds the job asked for) it
+        tells a kill on request from a limit (:func:`killed_on_request`).
+    time_limit : float, optional
 
     Returns
     -------
@@ -88,6 +142,11 @@ def failure_reason(job_id, status, minor="", application="", site=""):
     where = f" at {site}" if site and site not in ("ANY", "Unknown") else ""
     said = f"{status}; {minor}" if minor else status
     low = minor.lower()
+    if killed_on_request(history, time_limit):
+        return (
+            f"DIRAC job {job_id} was killed by its owner or an administrator ({said}), not by "
+            "a limit: rerun the workflow to resubmit it, or leave it out on purpose"
+        )
     if any(m.lower() in low for m in LIMIT_MINOR):
         return (
             f"DIRAC job {job_id} was stopped at a limit{where} ({said}): raise the rule's "
