@@ -549,8 +549,25 @@ def process_batch(batch, staging, make, skip_bad_files=False, meta=None, columns
         The batch summary also written to ``staging/batch.json``: ``outputs`` (one entry
         per input: ``file``, ``output``, ``status``, ``reason``, ``n_events_in``,
         ``n_rows``).
+
+    Notes
+    -----
+    The folder appears whole or not at all: the outputs are written into a sibling
+    ``<staging>.part-<pid>`` that is renamed to ``staging`` once every output and the
+    summary are written (into a folder that already holds files, as by hand, each file is
+    moved in, the summary last). A batch killed midway (kill -9 of Snakemake and its jobs) leaves
+    no staging folder that looks finished, so the next run redoes the batch instead of
+    publishing from a half-filled folder; the parts of killed runs are removed here.
     """
-    Path(staging).mkdir(parents=True, exist_ok=True)
+    import os
+    import shutil
+
+    final_dir = Path(staging)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final_dir.parent.glob(f"{final_dir.name}.part-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = final_dir.parent / f"{final_dir.name}.part-{os.getpid()}"
+    staging.mkdir()
     record = {k: batch[k] for k in ("files", "outputs", "checksums", "requires") if k in batch}
     common = {
         "batch": batch["id"],
@@ -605,7 +622,13 @@ def process_batch(batch, staging, make, skip_bad_files=False, meta=None, columns
             n_total / max(dt, 1e-9),
         )
     summary = {"batch": batch["id"], "outputs": results}
-    write_json(summary, Path(staging) / "batch.json")
+    write_json(summary, staging / "batch.json")
+    if not final_dir.exists() or not any(final_dir.iterdir()):
+        os.replace(staging, final_dir)  # the workflow's staging folder: whole at once
+    else:  # a folder of the user's (by hand): each output moved in, the rest kept
+        for item in sorted(staging.iterdir(), key=lambda p: p.name == "batch.json"):
+            os.replace(item, final_dir / item.name)
+        staging.rmdir()
     return summary
 
 
