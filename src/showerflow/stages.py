@@ -11,6 +11,8 @@ import hashlib
 import itertools
 import json
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -555,13 +557,10 @@ def process_batch(batch, staging, make, skip_bad_files=False, meta=None, columns
     The folder appears whole or not at all: the outputs are written into a sibling
     ``<staging>.part-<pid>`` that is renamed to ``staging`` once every output and the
     summary are written (into a folder that already holds files, as by hand, each file is
-    moved in, the summary last). A batch killed midway (kill -9 of Snakemake and its jobs) leaves
-    no staging folder that looks finished, so the next run redoes the batch instead of
-    publishing from a half-filled folder; the parts of killed runs are removed here.
+    moved in, the summary last). A batch killed midway (kill -9 of Snakemake and its jobs)
+    leaves no staging folder that looks finished, so the next run redoes the batch instead
+    of publishing from a half-filled folder; the parts of killed runs are removed here.
     """
-    import os
-    import shutil
-
     final_dir = Path(staging)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in final_dir.parent.glob(f"{final_dir.name}.part-*"):
