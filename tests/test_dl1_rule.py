@@ -20,7 +20,7 @@ from conftest import SHARED
 from showerflow.config import ConfigError, load_schema, validate
 from showerflow.contracts import BOOKKEEPING_PROBLEM
 from showerflow.formats import get_format
-from showerflow.simtel import dl1_outputs, simtel_files, simtel_input, simtel_name
+from showerflow.simtel import ctapipe_tool, dl1_outputs, simtel_files, simtel_input, simtel_name
 from showerflow.workflow import (
     check_config,
     ctapipe_export_targets,
@@ -149,6 +149,19 @@ def test_ctapipe_export_switch():
 
 
 @pytest.mark.e2e
+def test_ctapipe_tool_is_found_beside_python_without_path(monkeypatch):
+    """A venv that was not activated (.venv/bin/snakemake) has ctapipe-process beside its
+    Python, not on PATH; a tool that is nowhere is named with what to install."""
+    import sys
+
+    pytest.importorskip("ctapipe")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    found = Path(ctapipe_tool("ctapipe-process"))
+    assert found.parent == Path(sys.executable).parent and os.access(found, os.X_OK)
+    with pytest.raises(ConfigError, match="ctapipe-nosuchtool not found.*ctapipe extra"):
+        ctapipe_tool("ctapipe-nosuchtool")
+
+
 def test_dl1_rule_on_real_simtel_files(tmp_path):
     """snakemake makes the DL1 files of two real sim_telarray files with ctapipe-process;
     they hold what ctapipe 0.28 wrote from the same files; the catalog reads them and

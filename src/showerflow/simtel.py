@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from .config import ConfigError
@@ -162,6 +164,26 @@ def process_config(config, dataset):
     return config["datasets"][dataset]["simtel"].get("process_config", DEFAULT_PROCESS_CONFIG)
 
 
+def ctapipe_tool(name):
+    """The path of a ctapipe command-line tool: on ``PATH``, else beside this Python.
+
+    A workflow run from a virtual environment that was not activated (``.venv/bin/snakemake``)
+    has the tools next to its interpreter but not on ``PATH``.
+
+    Raises
+    ------
+    ConfigError
+        When neither has it: ctapipe (the ``ctapipe`` extra) is not installed.
+    """
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise ConfigError(
+            f"{name} not found on PATH nor beside {sys.executable}: install the ctapipe "
+            "extra (pip install -e '.[ctapipe]') to process sim_telarray files"
+        )
+    return found
+
+
 def process_command(simtel, output, config_file, provenance_log, log_file=None):
     """The ``ctapipe-process`` command line for one file.
 
@@ -176,7 +198,7 @@ def process_command(simtel, output, config_file, provenance_log, log_file=None):
     list of str
     """
     cmd = [
-        "ctapipe-process",
+        ctapipe_tool("ctapipe-process"),
         f"--input={simtel}",
         f"--output={output}",
         f"--config={config_file}",
