@@ -193,6 +193,58 @@ def test_backend_jobs_asks_sacct_or_says_unknown(tmp_path):
     assert not out["known"] and out["reason"] == "unknown: sacct: error: slurmdbd down"
 
 
+def test_dirac_jobs_come_from_the_executors_record_and_nothing_is_written(tmp_path):
+    """The DIRAC jobs in flight, as the executor recorded them (.snakemake/dirac/
+    submitted.json), with the ids to ask DIRAC about; no record, no line; a broken
+    record is named."""
+    from showerflow.executors.dirac.executor import STATE_DIR
+
+    assert ov.DIRAC_REGISTRY.parent == STATE_DIR  # where the executor writes it
+    assert ov.dirac_jobs(str(tmp_path)) == {"known": True, "jobs": [], "reason": ""}
+    assert ov.format_dirac_jobs(ov.dirac_jobs(str(tmp_path))) == []
+    record = tmp_path / ov.DIRAC_REGISTRY
+    record.parent.mkdir(parents=True)
+    record.write_text(
+        json.dumps(
+            {
+                "k2": {
+                    "dirac_id": "42",
+                    "rule": "dl2",
+                    "outputs": ["a", "b"],
+                    "submitted": "2026-12-02T10:00:05",
+                },
+                "k1": {
+                    "dirac_id": "41",
+                    "rule": "dl2",
+                    "outputs": ["c"],
+                    "submitted": "2026-12-02T10:00:01",
+                },
+                "k3": {
+                    "dirac_id": "43",
+                    "rule": "train_energy",
+                    "outputs": ["m"],
+                    "submitted": "2026-12-02T10:01:00",
+                },
+            }
+        )  # fmt: skip
+    )
+    before = record.stat().st_mtime_ns
+    out = ov.dirac_jobs(str(tmp_path))
+    assert [j["job"] for j in out["jobs"]] == ["41", "42", "43"]  # in submission order
+    assert out["jobs"][1]["n_outputs"] == 2
+    text = "\n".join(ov.format_dirac_jobs(out))
+    assert "DIRAC jobs: 3 submitted and not yet fetched back" in text
+    assert "    dl2: 2" in text and "    train_energy: 1" in text
+    assert "dirac-wms-job-status 41 42 43" in text
+    assert record.stat().st_mtime_ns == before and sorted(
+        p.name for p in record.parent.iterdir()
+    ) == ["submitted.json"]
+    record.write_text("{not json")
+    broken = ov.dirac_jobs(str(tmp_path))
+    assert not broken["known"] and "submitted.json unreadable" in broken["reason"]
+    assert ov.format_dirac_jobs(broken)[0].startswith("DIRAC jobs: unknown: ")
+
+
 # --- one production, made as a new user would --------------------------------------------------
 
 

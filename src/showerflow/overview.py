@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from . import bookkeeping as bk
 from . import pipeline as pl
@@ -30,6 +31,8 @@ __all__ = [
     "performance_overview",
     "parse_sacct",
     "backend_jobs",
+    "dirac_jobs",
+    "format_dirac_jobs",
     "production_overview",
     "format_overview",
     "stage_progress",
@@ -453,8 +456,7 @@ def backend_jobs(workdir=".", which=shutil.which, run=subprocess.run, timeout=20
             "system": None,
             "known": False,
             "jobs": [],
-            "reason": "unknown: no sacct on PATH (SLURM); HTCondor and DIRAC jobs are not "
-            "asked (condor_q, dirac-wms-job-status)",
+            "reason": "unknown: no sacct on PATH (SLURM); HTCondor jobs are not asked (condor_q)",
         }
     cmd = [
         sacct,
@@ -473,6 +475,52 @@ def backend_jobs(workdir=".", which=shutil.which, run=subprocess.run, timeout=20
         return {"system": "slurm", "known": False, "jobs": [], "reason": f"unknown: {said}"}
     jobs = parse_sacct(res.stdout, workdir)
     return {"system": "slurm", "known": True, "jobs": jobs, "reason": ""}
+
+
+#: The DIRAC executor's record of its submitted jobs, relative to the working directory
+#: (``showerflow.executors.dirac.executor.STATE_DIR``; not imported: status needs no
+#: Snakemake executor interface).
+DIRAC_REGISTRY = Path(".snakemake") / "dirac" / "submitted.json"
+
+
+def dirac_jobs(workdir="."):
+    """The DIRAC jobs of this production submitted and not yet fetched back.
+
+    Read from the DIRAC executor's own record (:data:`DIRAC_REGISTRY`): a job is in it
+    from its submission until its outputs were fetched or it failed, so what is there is
+    queued, running, or left by a Snakemake that was stopped (the next run takes those
+    jobs over instead of submitting them again). DIRAC itself is not asked (that needs
+    DIRAC's Python and a proxy); the ids are given for ``dirac-wms-job-status``.
+
+    Parameters
+    ----------
+    workdir : str
+
+    Returns
+    -------
+    dict
+        ``{known, jobs, reason}``; ``jobs``: ``{job, rule, submitted, n_outputs}`` in
+        submission order. ``known`` is False when the record cannot be read.
+    """
+    path = Path(workdir) / DIRAC_REGISTRY
+    if not path.exists():
+        return {"known": True, "jobs": [], "reason": ""}
+    try:
+        registry = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        return {"known": False, "jobs": [], "reason": f"unknown: {path} unreadable ({err})"}
+    jobs = [
+        {
+            "job": str(entry.get("dirac_id")),
+            "rule": entry.get("rule"),
+            "submitted": entry.get("submitted"),
+            "n_outputs": len(entry.get("outputs") or []),
+        }
+        for entry in registry.values()
+        if isinstance(entry, dict)
+    ]
+    jobs.sort(key=lambda j: (j["submitted"] or "", j["job"]))
+    return {"known": True, "jobs": jobs, "reason": ""}
 
 
 def _test_mode_notes(config):
@@ -523,11 +571,32 @@ def production_overview(config, workdir=".", which=shutil.which, run=subprocess.
         "merged_dl2": merged,
         "performance": performance,
         "backend": backend_jobs(workdir, which=which, run=run),
+        "dirac": dirac_jobs(workdir),
     }
 
 
 def _fmt(value, spec):
     return "-" if value is None else format(value, spec)
+
+
+def format_dirac_jobs(dirac):
+    """The lines of ``showerflow status`` on the DIRAC jobs (:func:`dirac_jobs`); none
+    when there are none."""
+    if not dirac["known"]:
+        return [f"DIRAC jobs: {dirac['reason']}"]
+    if not dirac["jobs"]:
+        return []
+    per_rule = {}
+    for j in dirac["jobs"]:
+        per_rule[j["rule"]] = per_rule.get(j["rule"], 0) + 1
+    lines = [
+        f"DIRAC jobs: {len(dirac['jobs'])} submitted and not yet fetched back (queued, "
+        "running, or left by a stopped run, which the next run takes over)"
+    ]
+    lines += [f"    {rule}: {n}" for rule, n in sorted(per_rule.items())]
+    ids = " ".join(j["job"] for j in dirac["jobs"])
+    lines.append(f"    their state in DIRAC: dirac-wms-job-status {ids}")
+    return lines
 
 
 def format_overview(doc):
@@ -607,6 +676,7 @@ def format_overview(doc):
             counts[key] = counts.get(key, 0) + 1
         lines.append(f"batch jobs ({backend['system']}): {len(backend['jobs'])} queued or running")
         lines += [f"    {rule}: {n} {state}" for (rule, state), n in sorted(counts.items())]
+    lines += format_dirac_jobs(doc.get("dirac") or {"known": True, "jobs": []})
     return "\n".join(lines)
 
 
