@@ -1,6 +1,7 @@
 """Stages on files, as the rules and the CLI run them: numbers, not only files."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -343,3 +344,36 @@ def test_train_classifier_without_reco_energy(small_production, tmp_path):
     (tmp_path / "c2.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ContractError, match="column 'reco_energy' missing"):
         stages.run_train(tables, tmp_path / "c2.yaml", tmp_path / "c2.joblib", tmp_path / "m.json")
+
+
+def test_batch_folder_appears_whole_and_only_dead_writers_parts_are_removed(tmp_path):
+    """A batch writes into <staging>.part-<pid> and renames it when done; a part left by a
+    process no longer running is removed, one of a running writer (by hand, the same
+    output folder) is left alone."""
+    import subprocess
+
+    staging = tmp_path / ".batches" / "b1"
+    staging.parent.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (staging.parent / f"b1.part-{dead.pid}").mkdir()  # left by a killed batch
+    alive = staging.parent / f"b1.part-{os.getppid()}"  # another writer, still running
+    alive.mkdir()
+    batch = {
+        "id": "b1",
+        "files": ["in/a.dl1"],
+        "outputs": {"in/a.dl1": str(tmp_path / "out" / "a.parquet")},
+        "checksums": {"in/a.dl1": "00000001"},
+        "requires": {"settings": {"naming": "name"}},
+    }
+    seen = []
+
+    def make(path):
+        seen.append(sorted(p.name for p in staging.parent.iterdir()))
+        return pd.DataFrame({"x": [1, 2]}), {"n_events_in": 2, "uuid": None}
+
+    summary = stages.process_batch(batch, staging, make)
+    assert summary["outputs"][0]["status"] == "ok"
+    assert f"b1.part-{dead.pid}" not in seen[0] and "b1" not in seen[0]  # not yet there
+    assert sorted(p.name for p in staging.iterdir()) == ["a.parquet", "batch.json"]
+    assert sorted(p.name for p in staging.parent.iterdir()) == ["b1", alive.name]

@@ -516,6 +516,17 @@ def tombstone(columns):
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
 
 
+def _pid_alive(pid):
+    """Whether ``pid`` (text) is a running process of this host."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def process_batch(batch, staging, make, skip_bad_files=False, meta=None, columns=()):
     """Run ``make`` on each input of a batch; write one output per input into ``staging``.
 
@@ -559,12 +570,14 @@ def process_batch(batch, staging, make, skip_bad_files=False, meta=None, columns
     summary are written (into a folder that already holds files, as by hand, each file is
     moved in, the summary last). A batch killed midway (kill -9 of Snakemake and its jobs)
     leaves no staging folder that looks finished, so the next run redoes the batch instead
-    of publishing from a half-filled folder; the parts of killed runs are removed here.
+    of publishing from a half-filled folder; the parts left by processes no longer running
+    are removed here.
     """
     final_dir = Path(staging)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in final_dir.parent.glob(f"{final_dir.name}.part-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if not _pid_alive(stale.name.rsplit("-", 1)[-1]):  # not another writer's, by hand
+            shutil.rmtree(stale, ignore_errors=True)
     staging = final_dir.parent / f"{final_dir.name}.part-{os.getpid()}"
     staging.mkdir()
     record = {k: batch[k] for k in ("files", "outputs", "checksums", "requires") if k in batch}

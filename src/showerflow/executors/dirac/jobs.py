@@ -6,6 +6,8 @@ Pure functions over the statuses DIRAC's ``JobMonitoring`` reports
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "PENDING",
     "RUNNING",
@@ -74,8 +76,6 @@ def _exit_code(application_status):
 
 def _seconds_run(history):
     """Seconds from the first ``Running`` entry of a status history to its last entry."""
-    from datetime import datetime
-
     times = []
     for row in history or []:
         try:
